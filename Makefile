@@ -1,0 +1,37 @@
+# The two commands of the README. Each works from a clean clone with nothing installed by hand.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: demo test install install-dev lint bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[tensorflow]"
+
+install-dev: $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[tensorflow,server,dev]"
+
+## make demo: set up and run the fraud example on the embedded store (./mlruns)
+demo: install
+	$(BIN)/modeler demo
+
+lint:
+	$(BIN)/ruff check modeler tests bench
+	$(BIN)/ruff format --check modeler tests bench
+	$(BIN)/mypy modeler
+
+## make test: set up (system packages, dev extras) and run lint, type checks and the whole suite
+test: install-dev
+	bash .ci/setup-system.sh
+	$(MAKE) lint
+	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+## make bench: every benchmark, one after another
+bench: install-dev
+	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -1,0 +1,95 @@
+"""The ``accu`` object: the notebook facade. Thin methods that delegate; no logic of its own.
+
+>>> from modeler import accu
+>>> df = accu.get_file("data.json")                       # doctest: +SKIP
+>>> accu.autolog()                                        # doctest: +SKIP
+>>> model.fit(x, y, validation_data=(xv, yv))             # doctest: +SKIP
+>>> accu.compare(experiment="fraud", top=5)               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modeler.state import SESSION, Session
+
+
+class Accu:
+    """One object per process, exposed as ``modeler.accu``."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._tracking: tuple[str | None, str | None] = (None, None)
+
+    # --- where runs go ---------------------------------------------------------------------
+    def set_tracking(self, uri: str | None = None, experiment: str | None = None) -> str:
+        """Use ``uri`` / ``experiment`` for later runs (overrides the environment).
+
+        >>> accu.set_tracking("http://127.0.0.1:5000", experiment="fraud")   # doctest: +SKIP
+
+        Returns the resolved tracking URI.
+        """
+        from modeler.config import resolve_tracking
+
+        resolved = resolve_tracking(uri, experiment)
+        self._tracking = (uri, experiment)
+        return resolved.uri
+
+    def tracking(self):
+        """The resolved :class:`modeler.config.Tracking` for the next run."""
+        from modeler.config import resolve_tracking
+
+        return resolve_tracking(*self._tracking)
+
+    # --- data --------------------------------------------------------------------------------
+    def get_file(self, source: str, *, as_path: bool = False, cache_dir: str | None = None,
+                 refresh: bool = False) -> Any:
+        """Load a pipeline export: a descriptor JSON path, ``s3://``, ``file://`` or a path.
+
+        >>> df = accu.get_file("exports/data.json")                          # doctest: +SKIP
+        """
+        from modeler.data.files import get_file
+
+        return get_file(source, as_path=as_path, cache_dir=cache_dir, refresh=refresh,
+                        session=self.session)
+
+    def set_storage(self, path: str, **fields: Any) -> str:
+        """Write a descriptor JSON that ``get_file`` can read back; returns its path.
+
+        >>> accu.set_storage("data.json", target="local", filePath="out", fileName="d.csv")  # doctest: +SKIP
+        """
+        from modeler.data.descriptor import save_descriptor
+
+        return str(save_descriptor(path, **fields))
+
+    # --- runs --------------------------------------------------------------------------------
+    def autolog(self, **options: Any) -> None:
+        """Make every later Keras or scikit-learn ``fit`` one MLflow run (until ``disable=True``).
+
+        >>> accu.autolog(threshold=0.5, costs={"fn": "amount", "fp": 5.0})   # doctest: +SKIP
+        """
+        from modeler.tracking.autolog import autolog
+
+        autolog(self, **options)
+
+    def evaluate(self, model: Any, X: Any, y: Any, **options: Any) -> dict[str, float]:
+        """Evaluate ``model`` on held-out data and attach it to the model's run.
+
+        >>> accu.evaluate(clf, X_test, y_test, costs={"fn": 100, "fp": 5})   # doctest: +SKIP
+        """
+        from modeler.tracking.autolog import evaluate
+
+        return evaluate(self, model, X, y, **options)
+
+    def compare(self, runs: Any = None, **options: Any) -> Any:
+        """Compare up to ten runs: PR/ROC overlays, a metrics table, one HTML report.
+
+        >>> report = accu.compare(experiment="fraud", top=5, by="eval.pr_auc")   # doctest: +SKIP
+        >>> report.table, report.figure, report.html_path                         # doctest: +SKIP
+        """
+        from modeler.compare import compare
+
+        return compare(runs, tracking=self.tracking(), **options)
+
+
+accu = Accu(SESSION)

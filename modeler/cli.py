@@ -1,0 +1,118 @@
+"""The ``modeler`` command.
+
+    $ modeler demo                       # the fraud example on the embedded store
+    $ modeler ui                         # the MLflow UI on the resolved store
+    $ modeler get-file data.json --out data.csv
+    $ modeler compare --experiment fraud --top 5 --by eval.pr_auc
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from modeler import __version__
+from modeler.errors import ModelerError
+
+
+class _Group(click.Group):
+    """Prints a ModelerError as one clear line (exit 2) instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ModelerError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modeler")
+def main() -> None:
+    """Experiment tracking for classifiers on imbalanced data, on MLflow."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def ui(host: str, port: int) -> None:
+    """Start the MLflow UI on the resolved tracking store."""
+    from modeler.tracking.store import ui_command
+
+    cmd, url = ui_command(host=host, port=port)
+    click.echo(f"MLflow UI on {url}  (Ctrl-C to stop)")
+    import subprocess
+
+    try:
+        subprocess.run(cmd, check=False)
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.option("--rows", default=60_000, show_default=True, type=int, help="Rows of synthetic data.")
+@click.option("--epochs", default=5, show_default=True, type=int)
+@click.option("--experiment", default="fraud-demo", show_default=True)
+@click.option("--out", "out_dir", default="reports", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+def demo(rows: int, epochs: int, experiment: str, out_dir: Path) -> None:
+    """The fraud example: data, five models, comparison, cheapest model."""
+    from modeler.demo import run_demo
+
+    run_demo(rows=rows, epochs=epochs, experiment=experiment, out_dir=out_dir, echo=click.echo)
+
+
+@main.command("get-file")
+@click.argument("source")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Copy the file here (default: print the cached path).")
+@click.option("--refresh", is_flag=True, help="Download again even if cached.")
+def get_file_cmd(source: str, out: Path | None, refresh: bool) -> None:
+    """Fetch SOURCE (descriptor JSON, s3://bucket/key, file:// URI or path) into the cache."""
+    import shutil
+
+    from modeler.data.files import get_file
+
+    path = get_file(source, as_path=True, refresh=refresh)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, out)
+        path = out
+    click.echo(str(path))
+
+
+@main.command()
+@click.argument("runs", nargs=-1)
+@click.option("--experiment", default=None, help="Pick the top runs of this experiment.")
+@click.option("--top", default=None, type=int, help="How many runs (at most 10).")
+@click.option("--by", default="eval.pr_auc", show_default=True, help="Metric to rank by.")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path))
+def compare(runs: tuple[str, ...], experiment: str | None, top: int | None, by: str,
+            out_dir: Path | None) -> None:
+    """Compare RUNS (ids, run names, model versions) or the top runs of an experiment."""
+    from modeler import accu
+
+    report = accu.compare(list(runs) or None, experiment=experiment, top=top, by=by,
+                          output_dir=out_dir)
+    click.echo(report.to_text())
+    click.echo(f"\nreport: {report.html_path}")
+
+
+@main.command()
+@click.option("--root", default="mlruns/server", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--s3-endpoint", default=None, help="S3 URL for artifacts (default: a local one).")
+@click.option("--bucket", default="mlflow", show_default=True)
+@click.option("--sqlite", is_flag=True, help="Use SQLite instead of PostgreSQL.")
+def server(root: Path, port: int, s3_endpoint: str | None, bucket: str, sqlite: bool) -> None:
+    """Run the team stack without Docker: PostgreSQL, S3 and an MLflow server."""
+    from modeler.server import serve
+
+    serve(root, port=port, s3_endpoint=s3_endpoint, bucket=bucket, postgres=not sqlite)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,98 @@
+"""What the session remembers between calls: data loaded and resampling done.
+
+This is the package's one piece of module-level state, owned by the ``accu`` object
+(``accu.session`` is ``SESSION``). ``get_file`` and ``modeler.imbalance`` write to it; the run
+writer reads it when the next run is made, so a run says which data fed it and how it was
+resampled.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """A file loaded with ``get_file``: logged as an MLflow dataset input of later runs."""
+
+    name: str
+    source: str  # URI without credentials, e.g. s3://bucket/key or file:///abs/path
+    digest: str  # content digest (sha256 hex, truncated by the writer as MLflow requires)
+    rows: int | None = None
+    columns: tuple[str, ...] = ()
+
+
+@dataclass
+class SamplingRecord:
+    """A resampling: method, parameters, class counts before and after (tag ``modeler.sampling``)."""
+
+    method: str
+    params: dict[str, Any]
+    before: dict[str, int]
+    after: dict[str, int]
+    n_after: int
+    consumed: bool = False
+    refs: list[Any] = field(default_factory=list)  # weak references to the returned X / y / dataset
+
+    def as_json(self) -> dict[str, Any]:
+        return {"method": self.method, "params": self.params, "before": self.before,
+                "after": self.after}
+
+
+def _ref(obj: Any) -> Any:
+    try:
+        return weakref.ref(obj)
+    except TypeError:  # lists and tuples take no weak reference
+        return None
+
+
+def _same_outputs(record: SamplingRecord, outputs: tuple[Any, ...]) -> bool:
+    targets = [r() for r in record.refs]
+    return any(t is not None and t is o for t in targets for o in outputs)
+
+
+class Session:
+    """Remembers datasets and samplings for the next runs."""
+
+    def __init__(self) -> None:
+        self.datasets: list[DatasetRecord] = []
+        self.samplings: list[SamplingRecord] = []
+
+    def record_dataset(self, record: DatasetRecord) -> None:
+        """Replace any record of the same source; every later run logs these as inputs."""
+        self.datasets = [d for d in self.datasets if d.source != record.source] + [record]
+
+    def record_sampling(self, record: SamplingRecord, *outputs: Any) -> None:
+        """Remember a resampling and the objects it returned."""
+        record.refs = [r for r in (_ref(o) for o in outputs if o is not None) if r is not None]
+        # a wrapper (modeler.imbalance) and the sampler it calls may both record the same output
+        kept = [s for s in self.samplings if not s.consumed and not _same_outputs(s, outputs)]
+        self.samplings = [*kept[-9:], record]
+
+    def sampling_for(self, *inputs: Any, n_rows: int | None = None) -> SamplingRecord | None:
+        """The sampling that produced one of ``inputs`` (the objects passed to ``fit``).
+
+        Matched by identity first; failing that, the newest unconsumed record whose row count
+        equals ``n_rows`` (a copy of the resampled data, e.g. ``X_res.values``).
+        """
+        for record in reversed(self.samplings):
+            for ref in record.refs:
+                target = ref()
+                if target is not None and any(target is i for i in inputs if i is not None):
+                    record.consumed = True
+                    return record
+        if n_rows is not None:
+            for record in reversed(self.samplings):
+                if not record.consumed and record.n_after == n_rows:
+                    record.consumed = True
+                    return record
+        return None
+
+    def clear(self) -> None:
+        self.datasets.clear()
+        self.samplings.clear()
+
+
+SESSION = Session()

@@ -1,0 +1,1 @@
+"""The only package that talks to MLflow: the run writer and the Keras / scikit-learn hooks."""

@@ -1,0 +1,170 @@
+"""``accu.autolog`` and ``accu.evaluate``.
+
+>>> accu.autolog()                         # every later Keras / scikit-learn fit is one run  # doctest: +SKIP
+>>> accu.autolog(disable=True)             # the original fit methods are back                 # doctest: +SKIP
+>>> accu.evaluate(clf, X_test, y_test)     # attach a test-set evaluation to clf's run         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import sys
+from numbers import Real
+from typing import Any
+
+from modeler.errors import OptionError
+from modeler.tracking.hooks import Hooks
+
+_FRAMEWORKS = ("keras", "sklearn")
+
+
+def hooks_of(accu: Any) -> Hooks:
+    """The accu object's one :class:`Hooks` (created on first use)."""
+    hooks = getattr(accu, "_hooks", None)
+    if hooks is None:
+        hooks = Hooks(accu.session, accu.tracking)
+        accu._hooks = hooks
+    return hooks
+
+
+def _check(name: str, value: Any, kind: Any, expected: str) -> None:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise OptionError(f"autolog option {name!r} must be {expected}; got {value!r} "
+                          f"({type(value).__name__})")
+
+
+def autolog(accu: Any, *, threshold: float = 0.5, log_models: bool = True,
+            register_model: str | None = None, disable: bool = False,
+            validation: tuple[Any, Any] | None = None, costs: Any = None,
+            tags: dict[str, str] | None = None, experiment: str | None = None) -> None:
+    """Turn logging on for every later fit (once is enough), or off with ``disable=True``."""
+    _check("disable", disable, bool, "True or False")
+    hooks = hooks_of(accu)
+    if disable:
+        hooks.enabled = False
+        hooks.restore()
+        return
+    _check("log_models", log_models, bool, "True or False")
+    if isinstance(threshold, bool) or not isinstance(threshold, Real):
+        raise OptionError(f"autolog option 'threshold' must be a number in [0, 1]; got "
+                          f"{threshold!r} ({type(threshold).__name__})")
+    from modeler.evaluation.metrics import check_threshold
+
+    threshold = check_threshold(threshold)
+    if register_model is not None:
+        _check("register_model", register_model, str, "a model name (str) or None")
+    if tags is not None:
+        _check("tags", tags, dict, "a dict of str to str")
+    if experiment is not None:
+        _check("experiment", experiment, str, "an experiment name (str)")
+        accu.set_tracking(accu._tracking[0], experiment)
+    if validation is not None:
+        if not isinstance(validation, tuple | list) or len(validation) != 2:
+            raise OptionError("autolog option 'validation' must be a pair (X_val, y_val); got "
+                              f"{type(validation).__name__}")
+        validation = (validation[0], validation[1])
+    if costs is not None:
+        from modeler.evaluation.cost import parse_costs
+
+        n = len(validation[1]) if validation is not None else None
+        if n is not None:  # check now, against the validation data, so errors come early
+            parse_costs(costs, n=n, frame=validation[0] if hasattr(validation[0], "columns")
+                        else None)
+        elif not isinstance(costs, dict):
+            raise OptionError(f"autolog option 'costs' must be a dict like "
+                              f"{{'fn': 100.0, 'fp': 5.0}}; got {type(costs).__name__}")
+    from modeler.tracking.hooks import Options
+
+    hooks.options = Options(threshold=threshold, log_models=log_models,
+                            register_model=register_model, validation=validation, costs=costs,
+                            tags={str(k): str(v) for k, v in (tags or {}).items()})
+    hooks.enabled = True
+    _install(hooks)
+
+
+def _install(hooks: Hooks) -> None:
+    """Patch frameworks already imported; patch the others when they are imported."""
+    from modeler.tracking.store import mlflow_env_defaults
+
+    mlflow_env_defaults()
+    from mlflow.utils.import_hooks import register_post_import_hook
+
+    for name in _FRAMEWORKS:
+        if name in sys.modules:
+            _patch(hooks, name)
+        else:
+            register_post_import_hook(lambda _m, n=name: _patch(hooks, n), name, overwrite=True)
+
+
+def _patch(hooks: Hooks, framework: str) -> None:
+    if not hooks.enabled or framework in hooks.patched:
+        return
+    if framework == "keras":
+        from modeler.tracking import keras as adapter
+    else:
+        from modeler.tracking import sklearn as adapter  # type: ignore[no-redef]
+    adapter.patch(hooks)
+    hooks.patched.add(framework)
+
+
+def evaluate(accu: Any, model: Any, X: Any, y: Any, *, threshold: float | None = None,
+             costs: Any = None) -> dict[str, float]:
+    """Evaluate ``model`` (or an array of scores) on held-out data and log it.
+
+    The evaluation goes on the run that ``fit`` made for this model under autolog; otherwise
+    an evaluation-only run is created. Returns the metrics (without the ``eval.`` prefix).
+    """
+    import numpy as np
+
+    from modeler.evaluation.metrics import check_threshold
+    from modeler.tracking.writer import RunWriter
+
+    hooks = hooks_of(accu)
+    threshold = check_threshold(hooks.options.threshold if threshold is None else threshold)
+    is_scores = isinstance(model, np.ndarray | list | tuple) or hasattr(model, "to_numpy")
+    run_id = None if is_scores else _run_of(hooks, model)
+    if run_id is not None:
+        writer = RunWriter.attach(hooks.tracking(), run_id)
+    else:
+        model_type = "scores" if is_scores else _model_type(model)
+        writer = RunWriter.start(hooks.tracking(), model_type, tags=hooks.options.tags)
+    costs = hooks.options.costs if costs is None else costs
+    try:
+        if is_scores:
+            from modeler.tracking.evaluate import log_evaluation
+
+            metrics = log_evaluation(writer, y, np.asarray(model), threshold=threshold,
+                                     costs=costs, frame=X if hasattr(X, "columns") else None,
+                                     extra_tags={"modeler.eval_source": "explicit"})
+        elif _is_keras(model):
+            from modeler.tracking.evaluate import log_evaluation
+
+            outputs = model.predict(X, batch_size=2048, verbose=0)
+            metrics = log_evaluation(writer, y, outputs, threshold=threshold, costs=costs,
+                                     frame=X if hasattr(X, "columns") else None,
+                                     extra_tags={"modeler.eval_source": "explicit"})
+        else:
+            from modeler.tracking.sklearn import log_model_evaluation
+
+            metrics = log_model_evaluation(hooks, writer, model, X, y, source="explicit",
+                                           threshold=threshold, costs=costs)
+    except BaseException:
+        writer.end("FAILED")
+        raise
+    writer.end("FINISHED")
+    hooks.last_run_id = writer.run_id
+    return metrics
+
+
+def _run_of(hooks: Hooks, model: Any) -> str | None:
+    try:
+        return hooks.runs.get(model)
+    except TypeError:
+        return None
+
+
+def _is_keras(model: Any) -> bool:
+    return "keras" in sys.modules and isinstance(model, sys.modules["keras"].Model)
+
+
+def _model_type(model: Any) -> str:
+    return "keras" if _is_keras(model) else type(model).__name__

@@ -1,0 +1,332 @@
+"""Keras adapter: wraps ``keras.Model.fit`` so each fit is one run.
+
+Thin on purpose: it finds the held-out data, streams per-epoch logs to the run writer, and after
+``fit`` returns (best weights restored) hands predictions to :func:`log_evaluation`.
+
+>>> accu.autolog()                     # doctest: +SKIP
+>>> model.fit(x, y, validation_split=0.2, epochs=5)   # one run, eval.* on the exact split  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import types
+import warnings
+from typing import Any
+
+import numpy as np
+
+from modeler.errors import ModelerWarning
+from modeler.tracking.hooks import Hooks, nested
+
+FIT_SCALARS = ("batch_size", "epochs", "validation_split", "shuffle", "initial_epoch",
+               "steps_per_epoch", "validation_steps", "validation_batch_size", "validation_freq",
+               "verbose")
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def patch(hooks: Hooks) -> None:
+    """Wrap ``keras.Model.fit`` once (idempotent); ``hooks.restore()`` undoes it."""
+    keras = _keras()
+    model_cls = keras.Model
+    if getattr(model_cls.fit, "__modeler_wrapped__", False):
+        return
+    original = model_cls.fit
+    had_own = "fit" in model_cls.__dict__
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def fit(self, *args, **kwargs):
+        if not hooks.enabled or nested.depth > 0:
+            return original(self, *args, **kwargs)
+        bound = signature.bind(self, *args, **kwargs)
+        return KerasFit(self, bound.arguments, hooks).run(original, args, kwargs)
+
+    fit.__modeler_wrapped__ = True  # type: ignore[attr-defined]
+    model_cls.fit = fit
+
+    def restore() -> None:
+        if had_own:
+            model_cls.fit = original
+        else:
+            del model_cls.fit
+
+    hooks.add_restore(restore)
+
+
+class _Recorder:
+    """Yields a validation generator's batches to Keras and keeps the last pass."""
+
+    def __init__(self, generator: Any) -> None:
+        self.generator = generator
+        self.batches: list[tuple[Any, Any, Any]] = []
+
+    def __iter__(self):
+        for batch in self.generator:
+            self.batches.append(_unpack(batch))
+            yield batch
+
+
+def _unpack(batch: Any) -> tuple[Any, Any, Any]:
+    if isinstance(batch, tuple | list):
+        x = batch[0]
+        y = batch[1] if len(batch) > 1 else None
+        sw = batch[2] if len(batch) > 2 else None
+        return x, y, sw
+    return batch, None, None
+
+
+def _callback_class():
+    keras = _keras()
+
+    class ModelerCallback(keras.callbacks.Callback):
+        """Sends each epoch's logs (step = epoch) to the run writer, batched."""
+
+        def __init__(self, fit: KerasFit) -> None:
+            super().__init__()
+            self._fit = fit
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            with self._fit.writer.guard("epoch metrics"):
+                self._fit.writer.log_metrics(logs, step=epoch)
+
+        def on_test_begin(self, logs=None):
+            if self._fit.recorder is not None:  # keep only the latest validation pass
+                self._fit.recorder.batches.clear()
+
+    return ModelerCallback
+
+
+class KerasFit:
+    """One wrapped ``fit`` call: run start, fit, evaluation, model, run end."""
+
+    def __init__(self, model: Any, arguments: dict[str, Any], hooks: Hooks) -> None:
+        self.model = model
+        self.args = {k: v for k, v in arguments.items() if k != "self"}
+        self.hooks = hooks
+        self.writer: Any = None
+        self.recorder: _Recorder | None = None
+        self.eval_source = "none"
+        self.eval_data: Any = None
+
+    # --- the call -----------------------------------------------------------------------------
+    def run(self, original: Any, args: tuple, kwargs: dict) -> Any:
+        x, y = self.args.get("x"), self.args.get("y")
+        self.writer = self.hooks.start_run("keras", inputs=(x, y), n_rows=_rows(x))
+        if self.writer is None:
+            return original(self.model, *args, **kwargs)
+        call_kwargs = dict(self.args)
+        with self.writer.guard("fit parameters"):
+            self._log_fit_params()
+        with self.writer.guard("validation data"):
+            call_kwargs = self._prepare_validation(call_kwargs)
+        cb = None
+        with self.writer.guard("callback"):
+            cb = _callback_class()(self)
+            user = call_kwargs.get("callbacks")
+            if user is None or isinstance(user, list | tuple):
+                call_kwargs["callbacks"] = [*(user or []), cb]  # a new list: the user's is untouched
+        try:
+            with nested():
+                history = original(self.model, **call_kwargs)
+        except BaseException as exc:
+            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+            self.hooks.finish(self.writer, status)
+            raise
+        self.hooks.remember(self.model, self.writer)
+        self._after_fit(history)
+        self.hooks.finish(self.writer, "FINISHED")
+        return history
+
+    # --- before -----------------------------------------------------------------------------
+    def _log_fit_params(self) -> None:
+        params: dict[str, Any] = {k: self.args[k] for k in FIT_SCALARS if k in self.args}
+        cw = self.args.get("class_weight")
+        if cw is not None:
+            params["class_weight"] = json.dumps({str(k): float(v) for k, v in cw.items()},
+                                                sort_keys=True)
+        callbacks = self.args.get("callbacks") or []
+        if isinstance(callbacks, list | tuple):
+            params["callbacks"] = ",".join(type(c).__name__ for c in callbacks) or None
+            for c in callbacks:
+                params.update(_callback_params(c))
+        model = self.model
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None:
+            params["optimizer"] = type(optimizer).__name__
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                config = optimizer.get_config()
+            for key, value in config.items():
+                if key != "name":
+                    params[f"optimizer.{key}"] = value
+        loss = getattr(model, "loss", None)
+        if loss is not None:
+            params["loss"] = loss if isinstance(loss, str) else getattr(
+                loss, "name", type(loss).__name__)
+        self.writer.log_params(params)
+
+    def _prepare_validation(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Decide what the final evaluation runs on, without changing what Keras sees."""
+        vd = kwargs.get("validation_data")
+        split = kwargs.get("validation_split") or 0.0
+        if vd is not None:
+            if isinstance(vd, tuple | list):
+                self.eval_source = "validation_data"
+                self.eval_data = _unpack(tuple(vd))
+            elif isinstance(vd, types.GeneratorType):
+                self.eval_source = "dataset"
+                self.recorder = _Recorder(vd)
+                kwargs["validation_data"] = iter(self.recorder)
+            else:  # tf.data.Dataset, keras PyDataset, other iterables Keras accepts
+                self.eval_source = "dataset"
+                self.eval_data = vd
+        elif split:
+            self.eval_source = "validation_split"
+            self.eval_data = _split(kwargs.get("x"), kwargs.get("y"),
+                                    kwargs.get("sample_weight"), float(split))
+        return kwargs
+
+    # --- after -------------------------------------------------------------------------------
+    def _after_fit(self, history: Any) -> None:
+        writer, model = self.writer, self.model
+        with writer.guard("model summary"):
+            epochs_run = len(getattr(history, "epoch", []) or [])
+            writer.log_params({
+                "epochs_run": epochs_run,
+                "total_params": model.count_params(),
+                "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+                "non_trainable_params": int(
+                    sum(np.prod(w.shape) for w in model.non_trainable_weights)),
+            })
+            lines: list[str] = []
+            model.summary(print_fn=lambda line, *a, **k: lines.append(line))
+            writer.log_files({"model_summary.txt": "\n".join(lines)})
+        with writer.guard("evaluation"):
+            self._evaluate()
+        if self.hooks.options.log_models:
+            with writer.guard("model"):
+                self._log_model()
+
+    def _evaluate(self) -> None:
+        writer = self.writer
+        if self.recorder is not None and self.recorder.batches:
+            y, out, sw = _predict_batches(self.model, self.recorder.batches)
+        elif self.eval_source == "dataset":
+            y, out, sw = _predict_batches(
+                self.model, _iterate(self.eval_data, self.args.get("validation_steps")))
+        elif self.eval_data is not None:
+            x, y, sw = self.eval_data
+            batch = self.args.get("validation_batch_size") or max(
+                self.args.get("batch_size") or 32, 2048)
+            out = self.model.predict(x, batch_size=batch, verbose=0)
+        else:
+            y = None
+        if y is None:
+            writer.set_tags({"modeler.eval_source": "none"})
+            warnings.warn("modeler: this fit has no validation data, so the run has no eval.* "
+                          "metrics (pass validation_data= or validation_split=)",
+                          ModelerWarning, stacklevel=5)
+            return
+        if isinstance(out, list | tuple | dict):
+            writer.set_tags({"modeler.eval_source": self.eval_source,
+                             "modeler.eval_skipped": "multi-output model"})
+            return
+        self.hooks.evaluate(writer, y, out, sample_weight=sw, frame=self.eval_frame(),
+                            extra_tags={"modeler.eval_source": self.eval_source})
+
+    def eval_frame(self) -> Any:
+        """The validation features when they are a DataFrame (for cost columns)."""
+        if self.eval_data is not None and isinstance(self.eval_data, tuple):
+            x = self.eval_data[0]
+            return x if hasattr(x, "columns") else None
+        return None
+
+    def _log_model(self) -> None:
+        import keras
+        import mlflow.keras
+
+        reqs = [f"keras=={keras.__version__}"]
+        try:
+            import tensorflow as tf
+
+            reqs.append(f"tensorflow=={tf.__version__}")
+        except ImportError:  # another backend
+            pass
+        name = self.hooks.options.register_model
+        with self.writer.active():
+            info = mlflow.keras.log_model(self.model, name="model", pip_requirements=reqs,
+                                          registered_model_name=name)
+        self.hooks.model_logged(self.writer, info)
+
+
+def _rows(x: Any) -> int | None:
+    try:
+        return len(x)
+    except TypeError:  # datasets and generators have no length
+        return None
+
+
+def _callback_params(callback: Any) -> dict[str, Any]:
+    """The settings users tune on EarlyStopping / ModelCheckpoint / ReduceLROnPlateau."""
+    name = type(callback).__name__
+    keys = ("monitor", "patience", "min_delta", "mode", "restore_best_weights",
+            "save_best_only", "factor", "baseline", "start_from_epoch")
+    out = {}
+    for key in keys:
+        if key in vars(callback):
+            value = vars(callback)[key]
+            if isinstance(value, bool | int | float | str):
+                out[f"{name}.{key}"] = value
+    return out
+
+
+def _split(x: Any, y: Any, sample_weight: Any, split: float) -> tuple[Any, Any, Any]:
+    """The exact slice Keras holds out for ``validation_split``: the last fraction of x."""
+    try:
+        from keras.src.trainers.data_adapters.array_slicing import train_validation_split
+
+        _, val = train_validation_split((x, y, sample_weight), validation_split=split)
+        return tuple(val)  # type: ignore[return-value]
+    except ImportError:  # a Keras without this helper: same rule as Keras 3.x
+        import math
+
+        n = len(y)
+        at = int(math.floor(n * (1.0 - split)))
+        return x[at:], y[at:], None if sample_weight is None else sample_weight[at:]
+
+
+def _iterate(data: Any, steps: int | None):
+    """Every batch of a tf.data.Dataset / PyDataset / iterable (``steps`` caps infinite ones)."""
+    if hasattr(data, "__getitem__") and hasattr(data, "__len__") and not hasattr(data, "take"):
+        count = len(data) if steps is None else min(steps, len(data))
+        for i in range(count):
+            yield _unpack(data[i])
+        return
+    for i, batch in enumerate(data):
+        if steps is not None and i >= steps:
+            break
+        yield _unpack(batch)
+
+
+def _predict_batches(model: Any, batches: Any) -> tuple[Any, Any, Any]:
+    ys, outs, sws = [], [], []
+    for x, y, sw in batches:
+        if y is None:
+            return None, None, None
+        outs.append(np.asarray(model.predict_on_batch(x)))
+        ys.append(np.asarray(y))
+        if sw is not None:
+            sws.append(np.asarray(sw))
+    if not ys:
+        return None, None, None
+    sw_all = np.concatenate(sws) if len(sws) == len(ys) else None
+    return np.concatenate(ys), np.concatenate(outs), sw_all

@@ -1,0 +1,224 @@
+"""scikit-learn / imbalanced-learn adapter: each outermost ``fit`` is one run.
+
+>>> accu.autolog(validation=(X_val, y_val))       # doctest: +SKIP
+>>> LogisticRegression().fit(X_train, y_train)    # one run, eval.* on (X_val, y_val)  # doctest: +SKIP
+
+Scores come from ``predict_proba`` (the positive column), else ``decision_function`` through a
+sigmoid (same order, so AUCs are unchanged and 0.5 is the model's own cut), else ``predict``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import warnings
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from modeler.errors import ModelerWarning
+from modeler.tracking.hooks import Hooks, nested
+
+
+def estimator_classes() -> list[type]:
+    """Classifiers, regressors, pipelines and searches whose own ``fit`` we wrap."""
+    from sklearn.utils import all_estimators
+
+    classes = [cls for _, cls in all_estimators(type_filter=["classifier", "regressor"])]
+    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+    from sklearn.pipeline import Pipeline
+
+    classes += [Pipeline, GridSearchCV, RandomizedSearchCV]
+    try:
+        import imblearn.ensemble as ens
+        from imblearn.pipeline import Pipeline as ImbPipeline
+
+        classes += [ImbPipeline] + [getattr(ens, n) for n in ens.__all__]
+    except ImportError:
+        pass
+    return [c for c in dict.fromkeys(classes) if "fit" in c.__dict__]
+
+
+def patch(hooks: Hooks) -> None:
+    """Wrap ``fit`` of every estimator class (idempotent); ``hooks.restore()`` undoes it."""
+    for cls in estimator_classes():
+        original = cls.__dict__["fit"]
+        if getattr(original, "__modeler_wrapped__", False):
+            continue
+        wrapped = _wrap(original, hooks)
+        cls.fit = wrapped
+        hooks.add_restore(functools.partial(setattr, cls, "fit", original))
+    _patch_samplers(hooks)
+
+
+def _wrap(original: Any, hooks: Hooks) -> Any:
+    @functools.wraps(original)
+    def fit(self, X, y=None, *args, **kwargs):
+        if not hooks.enabled or nested.depth > 0:
+            return original(self, X, y, *args, **kwargs)
+        return SklearnFit(self, hooks).run(original, X, y, args, kwargs)
+
+    fit.__modeler_wrapped__ = True  # type: ignore[attr-defined]
+    return fit
+
+
+def _patch_samplers(hooks: Hooks) -> None:
+    """Record class counts of every imbalanced-learn ``fit_resample`` (inside a fit, or not)."""
+    try:
+        from imblearn.base import BaseSampler
+    except ImportError:
+        return
+    original = BaseSampler.__dict__["fit_resample"]
+    if getattr(original, "__modeler_wrapped__", False):
+        return
+
+    @functools.wraps(original)
+    def fit_resample(self, X, y, *args, **kwargs):
+        X_res, y_res = original(self, X, y, *args, **kwargs)[:2]
+        if hooks.enabled:
+            try:
+                hooks.record_sampler(self, y, y_res, X_res)
+            except Exception:  # bookkeeping only; never break the user's resampling
+                pass
+        return X_res, y_res
+
+    fit_resample.__modeler_wrapped__ = True  # type: ignore[attr-defined]
+    BaseSampler.fit_resample = fit_resample
+    hooks.add_restore(functools.partial(setattr, BaseSampler, "fit_resample", original))
+
+
+def class_counts(y: Any) -> dict[str, int]:
+    return {str(k): int(v) for k, v in sorted(Counter(np.asarray(y).ravel().tolist()).items())}
+
+
+def flat_params(estimator: Any) -> dict[str, Any]:
+    """``get_params(deep=True)``; nested estimators become their class name."""
+    out: dict[str, Any] = {}
+    for key, value in estimator.get_params(deep=True).items():
+        if hasattr(value, "get_params") or callable(value):
+            value = type(value).__name__ if hasattr(value, "get_params") else getattr(
+                value, "__name__", type(value).__name__)
+        elif isinstance(value, list | tuple) and value and hasattr(value[0], "__len__") and any(
+                hasattr(v[-1], "get_params") for v in value if isinstance(v, tuple)):
+            value = [v[0] for v in value]  # Pipeline steps: their names
+        out[key] = value
+    return out
+
+
+def model_scores(model: Any, X: Any) -> tuple[Any, dict[str, str], list[str] | None]:
+    """Scores to evaluate, the tag saying where they came from, and class names."""
+    classes = getattr(model, "classes_", None)
+    names = [str(c) for c in classes] if classes is not None else None
+    if hasattr(model, "predict_proba") and classes is not None:
+        try:
+            proba = np.asarray(model.predict_proba(X))
+        except (AttributeError, NotImplementedError):  # e.g. SVC(probability=False)
+            proba = None
+        if proba is not None:
+            if len(classes) == 2:
+                pos = list(classes).index(1) if 1 in list(classes) else 1
+                return proba[:, pos], {"modeler.score_source": "predict_proba"}, names
+            return proba, {"modeler.score_source": "predict_proba"}, names
+    if hasattr(model, "decision_function") and classes is not None and len(classes) == 2:
+        from scipy.special import expit
+
+        d = np.asarray(model.decision_function(X), dtype=float).ravel()
+        if list(classes)[1] != 1 and 1 in list(classes):
+            d = -d  # decision_function scores classes_[1]; keep label 1 as the positive side
+        return expit(d), {"modeler.score_source": "decision_function (sigmoid)"}, names
+    pred = np.asarray(model.predict(X))
+    return pred, {"modeler.score_source": "predict"}, names
+
+
+class SklearnFit:
+    """One wrapped ``fit``: run start, params, fit, evaluation, model, run end."""
+
+    def __init__(self, estimator: Any, hooks: Hooks) -> None:
+        self.estimator = estimator
+        self.hooks = hooks
+        self.writer: Any = None
+
+    def run(self, original: Any, X: Any, y: Any, args: tuple, kwargs: dict) -> Any:
+        est, hooks = self.estimator, self.hooks
+        self.writer = hooks.start_run(type(est).__name__, inputs=(X, y), n_rows=_rows(X))
+        if self.writer is None:
+            return original(est, X, y, *args, **kwargs)
+        writer = self.writer
+        with writer.guard("parameters"):
+            writer.log_params(flat_params(est))
+        hooks.pipeline_samplings = []
+        try:
+            with nested():
+                result = original(est, X, y, *args, **kwargs)
+        except BaseException as exc:
+            hooks.finish(writer, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
+        hooks.remember(est, writer)
+        with writer.guard("sampling"):
+            if hooks.pipeline_samplings:
+                writer.set_tags({"modeler.sampling": json.dumps(
+                    hooks.pipeline_samplings[0] if len(hooks.pipeline_samplings) == 1
+                    else hooks.pipeline_samplings)})
+        with writer.guard("evaluation"):
+            self._evaluate()
+        if hooks.options.log_models:
+            with writer.guard("model"):
+                self._log_model()
+        hooks.finish(writer, "FINISHED")
+        return result
+
+    def _evaluate(self) -> None:
+        validation = self.hooks.options.validation
+        if validation is None:
+            self.writer.set_tags({"modeler.eval_source": "none"})
+            warnings.warn(
+                f"modeler: {type(self.estimator).__name__} was fitted with no validation data, "
+                "so the run has no eval.* metrics (use accu.autolog(validation=(X_val, y_val)) "
+                "or accu.evaluate(model, X_val, y_val))", ModelerWarning, stacklevel=5)
+            return
+        X_val, y_val = validation
+        log_model_evaluation(self.hooks, self.writer, self.estimator, X_val, y_val,
+                             source="validation")
+
+    def _log_model(self) -> None:
+        import mlflow.sklearn
+        import sklearn
+
+        reqs = [f"scikit-learn=={sklearn.__version__}"]
+        if type(self.estimator).__module__.startswith("imblearn") or "imblearn" in repr(
+                self.estimator):
+            import imblearn
+
+            reqs.append(f"imbalanced-learn=={imblearn.__version__}")
+        with self.writer.active():
+            info = mlflow.sklearn.log_model(
+                self.estimator, name="model", pip_requirements=reqs,
+                serialization_format="cloudpickle",
+                registered_model_name=self.hooks.options.register_model)
+        self.hooks.model_logged(self.writer, info)
+
+
+def log_model_evaluation(hooks: Hooks, writer: Any, model: Any, X: Any, y: Any, *,
+                         source: str, threshold: float | None = None,
+                         costs: Any = None) -> dict[str, float]:
+    scores, tags, names = model_scores(model, X)
+    kwargs: dict[str, Any] = {"frame": X if hasattr(X, "columns") else None,
+                              "classes": names,
+                              "extra_tags": {**tags, "modeler.eval_source": source}}
+    if costs is not None:
+        kwargs["costs"] = costs
+    if threshold is not None:
+        from modeler.tracking.evaluate import log_evaluation
+
+        return log_evaluation(writer, y, scores, threshold=threshold,
+                              costs=costs if costs is not None else hooks.options.costs,
+                              **{k: v for k, v in kwargs.items() if k != "costs"})
+    return hooks.evaluate(writer, y, scores, **kwargs)
+
+
+def _rows(X: Any) -> int | None:
+    try:
+        return len(X)
+    except TypeError:
+        return None

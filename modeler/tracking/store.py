@@ -1,0 +1,115 @@
+"""Connecting to the resolved tracking store (contract 1).
+
+>>> from modeler.tracking.store import connect
+>>> store = connect(resolve_tracking())          # doctest: +SKIP
+>>> store.client, store.experiment_id            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from modeler.config import Tracking, request_timeout, resolve_tracking
+from modeler.errors import TrackingError
+
+
+def mlflow_env_defaults() -> None:
+    """Quiet, bounded MLflow defaults, each only where the user has not set it.
+
+    Telemetry off, and HTTP requests bounded so a dead server cannot hang a notebook
+    (``MODELER_HTTP_TIMEOUT`` seconds per request, two retries).
+    """
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(1, request_timeout()))))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+
+
+@dataclass
+class Store:
+    """An MLflow client bound to one tracking URI and experiment."""
+
+    tracking: Tracking
+    client: Any
+    experiment_id: str
+
+
+_lock = threading.Lock()
+_experiments: dict[tuple[str, str], str] = {}
+
+
+def connect(tracking: Tracking | None = None) -> Store:
+    """A client for ``tracking`` with its experiment created if missing.
+
+    On the embedded store, folders are created and new experiments keep their artifacts
+    under ``mlruns/artifacts``.
+    """
+    tracking = tracking or resolve_tracking()
+    mlflow_env_defaults()
+    from mlflow.tracking import MlflowClient
+
+    if tracking.store_dir is not None:
+        (tracking.store_dir / "artifacts").mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tracking_uri=tracking.uri)
+    key = (tracking.uri, tracking.experiment)
+    with _lock:
+        exp_id = _experiments.get(key)
+        if exp_id is None:
+            exp_id = _experiment_id(client, tracking)
+            _experiments[key] = exp_id
+    return Store(tracking, client, exp_id)
+
+
+def _experiment_id(client: Any, tracking: Tracking) -> str:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        exp = client.get_experiment_by_name(tracking.experiment)
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                client.restore_experiment(exp.experiment_id)
+            return exp.experiment_id
+        try:
+            return client.create_experiment(tracking.experiment,
+                                            artifact_location=tracking.artifact_location)
+        except MlflowException:  # created meanwhile by another process
+            exp = client.get_experiment_by_name(tracking.experiment)
+            if exp is None:
+                raise
+            return exp.experiment_id
+    except MlflowException as exc:
+        raise TrackingError(
+            f"tracking store {tracking.uri!r} refused experiment {tracking.experiment!r}: "
+            f"{str(exc).splitlines()[0][:300]}"
+        ) from exc
+
+
+def forget_experiments() -> None:
+    """Drop cached experiment ids (after a store was deleted or replaced)."""
+    with _lock:
+        _experiments.clear()
+
+
+def ui_command(host: str = "127.0.0.1", port: int = 5000,
+               tracking: Tracking | None = None) -> tuple[list[str], str]:
+    """The ``mlflow ui`` command line for the resolved store, and its URL.
+
+    >>> cmd, url = ui_command(port=5001)     # doctest: +SKIP
+    """
+    import sys
+
+    tracking = tracking or resolve_tracking()
+    if tracking.uri.startswith(("http://", "https://")):
+        raise TrackingError(
+            f"the tracking store is the server {tracking.uri}: open it in a browser instead of "
+            "starting a UI"
+        )
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking.uri,
+           "--host", host, "--port", str(port)]
+    if tracking.store_dir is not None:
+        (tracking.store_dir / "artifacts").mkdir(parents=True, exist_ok=True)
+        cmd += ["--default-artifact-root", str(tracking.store_dir / "artifacts")]
+    return cmd, f"http://{host}:{port}"
