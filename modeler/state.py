@@ -37,8 +37,12 @@ class SamplingRecord:
     refs: list[Any] = field(default_factory=list)  # weak references to the returned X / y / dataset
 
     def as_json(self) -> dict[str, Any]:
-        return {"method": self.method, "params": self.params, "before": self.before,
-                "after": self.after}
+        return {
+            "method": self.method,
+            "params": self.params,
+            "before": self.before,
+            "after": self.after,
+        }
 
 
 def _ref(obj: Any) -> Any:

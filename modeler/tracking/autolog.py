@@ -28,14 +28,23 @@ def hooks_of(accu: Any) -> Hooks:
 
 def _check(name: str, value: Any, kind: Any, expected: str) -> None:
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise OptionError(f"autolog option {name!r} must be {expected}; got {value!r} "
-                          f"({type(value).__name__})")
+        raise OptionError(
+            f"autolog option {name!r} must be {expected}; got {value!r} ({type(value).__name__})"
+        )
 
 
-def autolog(accu: Any, *, threshold: float = 0.5, log_models: bool = True,
-            register_model: str | None = None, disable: bool = False,
-            validation: tuple[Any, Any] | None = None, costs: Any = None,
-            tags: dict[str, str] | None = None, experiment: str | None = None) -> None:
+def autolog(
+    accu: Any,
+    *,
+    threshold: float = 0.5,
+    log_models: bool = True,
+    register_model: str | None = None,
+    disable: bool = False,
+    validation: tuple[Any, Any] | None = None,
+    costs: Any = None,
+    tags: dict[str, str] | None = None,
+    experiment: str | None = None,
+) -> None:
     """Turn logging on for every later fit (once is enough), or off with ``disable=True``."""
     _check("disable", disable, bool, "True or False")
     hooks = hooks_of(accu)
@@ -45,8 +54,10 @@ def autolog(accu: Any, *, threshold: float = 0.5, log_models: bool = True,
         return
     _check("log_models", log_models, bool, "True or False")
     if isinstance(threshold, bool) or not isinstance(threshold, Real):
-        raise OptionError(f"autolog option 'threshold' must be a number in [0, 1]; got "
-                          f"{threshold!r} ({type(threshold).__name__})")
+        raise OptionError(
+            f"autolog option 'threshold' must be a number in [0, 1]; got "
+            f"{threshold!r} ({type(threshold).__name__})"
+        )
     from modeler.evaluation.metrics import check_threshold
 
     threshold = check_threshold(threshold)
@@ -59,24 +70,34 @@ def autolog(accu: Any, *, threshold: float = 0.5, log_models: bool = True,
         accu.set_tracking(accu._tracking[0], experiment)
     if validation is not None:
         if not isinstance(validation, tuple | list) or len(validation) != 2:
-            raise OptionError("autolog option 'validation' must be a pair (X_val, y_val); got "
-                              f"{type(validation).__name__}")
+            raise OptionError(
+                "autolog option 'validation' must be a pair (X_val, y_val); got "
+                f"{type(validation).__name__}"
+            )
         validation = (validation[0], validation[1])
     if costs is not None:
         from modeler.evaluation.cost import parse_costs
 
         n = len(validation[1]) if validation is not None else None
         if n is not None:  # check now, against the validation data, so errors come early
-            parse_costs(costs, n=n, frame=validation[0] if hasattr(validation[0], "columns")
-                        else None)
+            parse_costs(
+                costs, n=n, frame=validation[0] if hasattr(validation[0], "columns") else None
+            )
         elif not isinstance(costs, dict):
-            raise OptionError(f"autolog option 'costs' must be a dict like "
-                              f"{{'fn': 100.0, 'fp': 5.0}}; got {type(costs).__name__}")
+            raise OptionError(
+                f"autolog option 'costs' must be a dict like "
+                f"{{'fn': 100.0, 'fp': 5.0}}; got {type(costs).__name__}"
+            )
     from modeler.tracking.hooks import Options
 
-    hooks.options = Options(threshold=threshold, log_models=log_models,
-                            register_model=register_model, validation=validation, costs=costs,
-                            tags={str(k): str(v) for k, v in (tags or {}).items()})
+    hooks.options = Options(
+        threshold=threshold,
+        log_models=log_models,
+        register_model=register_model,
+        validation=validation,
+        costs=costs,
+        tags={str(k): str(v) for k, v in (tags or {}).items()},
+    )
     hooks.enabled = True
     _install(hooks)
 
@@ -106,8 +127,9 @@ def _patch(hooks: Hooks, framework: str) -> None:
     hooks.patched.add(framework)
 
 
-def evaluate(accu: Any, model: Any, X: Any, y: Any, *, threshold: float | None = None,
-             costs: Any = None) -> dict[str, float]:
+def evaluate(
+    accu: Any, model: Any, X: Any, y: Any, *, threshold: float | None = None, costs: Any = None
+) -> dict[str, float]:
     """Evaluate ``model`` (or an array of scores) on held-out data and log it.
 
     The evaluation goes on the run that ``fit`` made for this model under autolog; otherwise
@@ -132,21 +154,34 @@ def evaluate(accu: Any, model: Any, X: Any, y: Any, *, threshold: float | None =
         if is_scores:
             from modeler.tracking.evaluate import log_evaluation
 
-            metrics = log_evaluation(writer, y, np.asarray(model), threshold=threshold,
-                                     costs=costs, frame=X if hasattr(X, "columns") else None,
-                                     extra_tags={"modeler.eval_source": "explicit"})
+            metrics = log_evaluation(
+                writer,
+                y,
+                np.asarray(model),
+                threshold=threshold,
+                costs=costs,
+                frame=X if hasattr(X, "columns") else None,
+                extra_tags={"modeler.eval_source": "explicit"},
+            )
         elif _is_keras(model):
             from modeler.tracking.evaluate import log_evaluation
 
             outputs = model.predict(X, batch_size=2048, verbose=0)
-            metrics = log_evaluation(writer, y, outputs, threshold=threshold, costs=costs,
-                                     frame=X if hasattr(X, "columns") else None,
-                                     extra_tags={"modeler.eval_source": "explicit"})
+            metrics = log_evaluation(
+                writer,
+                y,
+                outputs,
+                threshold=threshold,
+                costs=costs,
+                frame=X if hasattr(X, "columns") else None,
+                extra_tags={"modeler.eval_source": "explicit"},
+            )
         else:
             from modeler.tracking.sklearn import log_model_evaluation
 
-            metrics = log_model_evaluation(hooks, writer, model, X, y, source="explicit",
-                                           threshold=threshold, costs=costs)
+            metrics = log_model_evaluation(
+                hooks, writer, model, X, y, source="explicit", threshold=threshold, costs=costs
+            )
     except BaseException:
         writer.end("FAILED")
         raise

@@ -51,17 +51,29 @@ def resolve_task(y_true: Any, outputs: Any) -> tuple[str, np.ndarray, dict[str, 
     return task, out, {}
 
 
-def log_evaluation(writer: Any, y_true: Any, outputs: Any, *, threshold: float = 0.5,
-                   costs: Any = None, frame: Any = None, sample_weight: Any = None,
-                   classes: list[str] | None = None,
-                   extra_tags: dict[str, str] | None = None) -> dict[str, float]:
+def log_evaluation(
+    writer: Any,
+    y_true: Any,
+    outputs: Any,
+    *,
+    threshold: float = 0.5,
+    costs: Any = None,
+    frame: Any = None,
+    sample_weight: Any = None,
+    classes: list[str] | None = None,
+    extra_tags: dict[str, str] | None = None,
+) -> dict[str, float]:
     """Compute the final evaluation once and write it to the run. Returns the metrics."""
     from modeler.evaluation import check_threshold
 
     threshold = check_threshold(threshold)
     task, outputs, tags = resolve_task(y_true, outputs)
-    tags = {**tags, **(extra_tags or {}), "modeler.task": task,
-            "modeler.threshold": repr(threshold)}
+    tags = {
+        **tags,
+        **(extra_tags or {}),
+        "modeler.task": task,
+        "modeler.threshold": repr(threshold),
+    }
     with tempfile.TemporaryDirectory(prefix="modeler-eval-") as tmp:
         out = Path(tmp)
         if task == "binary":
@@ -85,8 +97,9 @@ def _binary(out, y_true, outputs, threshold, costs, frame, sample_weight):
 
     scores = as_binary_scores(outputs)
     labels = check_binary_labels(y_true)
-    metrics, curves = evaluate_binary(labels, scores, threshold=threshold,
-                                      max_points=MAX_POINTS, sample_weight=sample_weight)
+    metrics, curves = evaluate_binary(
+        labels, scores, threshold=threshold, max_points=MAX_POINTS, sample_weight=sample_weight
+    )
     _write_json(out / "curves.json", curves)
     plots.roc_png(curves, out / "roc.png")
     plots.pr_png(curves, out / "pr.png")

@@ -76,10 +76,12 @@ class Hooks:
         from modeler.tracking.sklearn import class_counts
         from modeler.tracking.writer import param_value
 
-        params = {k: v for k, v in sampler.get_params(deep=False).items()
-                  if param_value(v) is not None}
-        record = SamplingRecord(type(sampler).__name__, params, class_counts(y),
-                                class_counts(y_res), n_after=len(y_res))
+        params = {
+            k: v for k, v in sampler.get_params(deep=False).items() if param_value(v) is not None
+        }
+        record = SamplingRecord(
+            type(sampler).__name__, params, class_counts(y), class_counts(y_res), n_after=len(y_res)
+        )
         if nested.depth > 0:
             self.pipeline_samplings.append(record.as_json())
         else:
@@ -95,8 +97,9 @@ class Hooks:
         self.patched.clear()
 
     # --- one run --------------------------------------------------------------------------------
-    def start_run(self, model_type: str, inputs: tuple[Any, ...] = (),
-                  n_rows: int | None = None) -> Any:
+    def start_run(
+        self, model_type: str, inputs: tuple[Any, ...] = (), n_rows: int | None = None
+    ) -> Any:
         """Open the run writer, or return None (with one warning) if the store fails."""
         from modeler.tracking.writer import RunWriter, guard_start
 
@@ -115,14 +118,24 @@ class Hooks:
     def evaluate(self, writer: Any, y: Any, outputs: Any, **kwargs: Any) -> dict[str, float]:
         from modeler.tracking.evaluate import log_evaluation
 
-        return log_evaluation(writer, y, outputs, threshold=self.options.threshold,
-                              costs=kwargs.pop("costs", self.options.costs), **kwargs)
+        return log_evaluation(
+            writer,
+            y,
+            outputs,
+            threshold=self.options.threshold,
+            costs=kwargs.pop("costs", self.options.costs),
+            **kwargs,
+        )
 
     def model_logged(self, writer: Any, info: Any) -> None:
         version = getattr(info, "registered_model_version", None)
         if version is not None:
-            writer.set_tags({"modeler.model_version": f"{writer.run_name}_{version}",
-                             "modeler.registered_model": self.options.register_model})
+            writer.set_tags(
+                {
+                    "modeler.model_version": f"{writer.run_name}_{version}",
+                    "modeler.registered_model": self.options.register_model,
+                }
+            )
 
     def remember(self, model: Any, writer: Any) -> None:
         try:

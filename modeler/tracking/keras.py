@@ -21,9 +21,18 @@ import numpy as np
 from modeler.errors import ModelerWarning
 from modeler.tracking.hooks import Hooks, nested
 
-FIT_SCALARS = ("batch_size", "epochs", "validation_split", "shuffle", "initial_epoch",
-               "steps_per_epoch", "validation_steps", "validation_batch_size", "validation_freq",
-               "verbose")
+FIT_SCALARS = (
+    "batch_size",
+    "epochs",
+    "validation_split",
+    "shuffle",
+    "initial_epoch",
+    "steps_per_epoch",
+    "validation_steps",
+    "validation_batch_size",
+    "validation_freq",
+    "verbose",
+)
 
 
 def _keras():
@@ -62,16 +71,29 @@ def patch(hooks: Hooks) -> None:
 
 
 class _Recorder:
-    """Yields a validation generator's batches to Keras and keeps the last pass."""
+    """Yields a validation generator's batches to Keras and keeps the last complete pass.
+
+    Keras reads a generator once (it peeks at the first batches to learn shapes, then chains
+    them back), so the batches are recorded as Keras pulls them, not read again afterwards.
+    """
 
     def __init__(self, generator: Any) -> None:
         self.generator = generator
-        self.batches: list[tuple[Any, Any, Any]] = []
+        self.current: list[tuple[Any, Any, Any]] = []
+        self.last: list[tuple[Any, Any, Any]] = []
 
     def __iter__(self):
         for batch in self.generator:
-            self.batches.append(_unpack(batch))
+            self.current.append(_unpack(batch))
             yield batch
+
+    def end_pass(self) -> None:
+        if self.current:
+            self.last, self.current = self.current, []
+
+    @property
+    def batches(self) -> list[tuple[Any, Any, Any]]:
+        return self.current or self.last
 
 
 def _unpack(batch: Any) -> tuple[Any, Any, Any]:
@@ -98,9 +120,9 @@ def _callback_class():
             with self._fit.writer.guard("epoch metrics"):
                 self._fit.writer.log_metrics(logs, step=epoch)
 
-        def on_test_begin(self, logs=None):
+        def on_test_end(self, logs=None):
             if self._fit.recorder is not None:  # keep only the latest validation pass
-                self._fit.recorder.batches.clear()
+                self._fit.recorder.end_pass()
 
     return ModelerCallback
 
@@ -133,7 +155,10 @@ class KerasFit:
             cb = _callback_class()(self)
             user = call_kwargs.get("callbacks")
             if user is None or isinstance(user, list | tuple):
-                call_kwargs["callbacks"] = [*(user or []), cb]  # a new list: the user's is untouched
+                call_kwargs["callbacks"] = [
+                    *(user or []),
+                    cb,
+                ]  # a new list: the user's is untouched
         try:
             with nested():
                 history = original(self.model, **call_kwargs)
@@ -151,8 +176,9 @@ class KerasFit:
         params: dict[str, Any] = {k: self.args[k] for k in FIT_SCALARS if k in self.args}
         cw = self.args.get("class_weight")
         if cw is not None:
-            params["class_weight"] = json.dumps({str(k): float(v) for k, v in cw.items()},
-                                                sort_keys=True)
+            params["class_weight"] = json.dumps(
+                {str(k): float(v) for k, v in cw.items()}, sort_keys=True
+            )
         callbacks = self.args.get("callbacks") or []
         if isinstance(callbacks, list | tuple):
             params["callbacks"] = ",".join(type(c).__name__ for c in callbacks) or None
@@ -170,8 +196,9 @@ class KerasFit:
                     params[f"optimizer.{key}"] = value
         loss = getattr(model, "loss", None)
         if loss is not None:
-            params["loss"] = loss if isinstance(loss, str) else getattr(
-                loss, "name", type(loss).__name__)
+            params["loss"] = (
+                loss if isinstance(loss, str) else getattr(loss, "name", type(loss).__name__)
+            )
         self.writer.log_params(params)
 
     def _prepare_validation(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -191,8 +218,9 @@ class KerasFit:
                 self.eval_data = vd
         elif split:
             self.eval_source = "validation_split"
-            self.eval_data = _split(kwargs.get("x"), kwargs.get("y"),
-                                    kwargs.get("sample_weight"), float(split))
+            self.eval_data = _split(
+                kwargs.get("x"), kwargs.get("y"), kwargs.get("sample_weight"), float(split)
+            )
         return kwargs
 
     # --- after -------------------------------------------------------------------------------
@@ -200,13 +228,16 @@ class KerasFit:
         writer, model = self.writer, self.model
         with writer.guard("model summary"):
             epochs_run = len(getattr(history, "epoch", []) or [])
-            writer.log_params({
-                "epochs_run": epochs_run,
-                "total_params": model.count_params(),
-                "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-                "non_trainable_params": int(
-                    sum(np.prod(w.shape) for w in model.non_trainable_weights)),
-            })
+            writer.log_params(
+                {
+                    "epochs_run": epochs_run,
+                    "total_params": model.count_params(),
+                    "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+                    "non_trainable_params": int(
+                        sum(np.prod(w.shape) for w in model.non_trainable_weights)
+                    ),
+                }
+            )
             lines: list[str] = []
             model.summary(print_fn=lambda line, *a, **k: lines.append(line))
             writer.log_files({"model_summary.txt": "\n".join(lines)})
@@ -222,26 +253,41 @@ class KerasFit:
             y, out, sw = _predict_batches(self.model, self.recorder.batches)
         elif self.eval_source == "dataset":
             y, out, sw = _predict_batches(
-                self.model, _iterate(self.eval_data, self.args.get("validation_steps")))
+                self.model, _iterate(self.eval_data, self.args.get("validation_steps"))
+            )
         elif self.eval_data is not None:
             x, y, sw = self.eval_data
             batch = self.args.get("validation_batch_size") or max(
-                self.args.get("batch_size") or 32, 2048)
+                self.args.get("batch_size") or 32, 2048
+            )
             out = self.model.predict(x, batch_size=batch, verbose=0)
         else:
             y = None
         if y is None:
             writer.set_tags({"modeler.eval_source": "none"})
-            warnings.warn("modeler: this fit has no validation data, so the run has no eval.* "
-                          "metrics (pass validation_data= or validation_split=)",
-                          ModelerWarning, stacklevel=5)
+            warnings.warn(
+                "modeler: this fit has no validation data, so the run has no eval.* "
+                "metrics (pass validation_data= or validation_split=)",
+                ModelerWarning,
+                stacklevel=5,
+            )
             return
         if isinstance(out, list | tuple | dict):
-            writer.set_tags({"modeler.eval_source": self.eval_source,
-                             "modeler.eval_skipped": "multi-output model"})
+            writer.set_tags(
+                {
+                    "modeler.eval_source": self.eval_source,
+                    "modeler.eval_skipped": "multi-output model",
+                }
+            )
             return
-        self.hooks.evaluate(writer, y, out, sample_weight=sw, frame=self.eval_frame(),
-                            extra_tags={"modeler.eval_source": self.eval_source})
+        self.hooks.evaluate(
+            writer,
+            y,
+            out,
+            sample_weight=sw,
+            frame=self.eval_frame(),
+            extra_tags={"modeler.eval_source": self.eval_source},
+        )
 
     def eval_frame(self) -> Any:
         """The validation features when they are a DataFrame (for cost columns)."""
@@ -263,8 +309,9 @@ class KerasFit:
             pass
         name = self.hooks.options.register_model
         with self.writer.active():
-            info = mlflow.keras.log_model(self.model, name="model", pip_requirements=reqs,
-                                          registered_model_name=name)
+            info = mlflow.keras.log_model(
+                self.model, name="model", pip_requirements=reqs, registered_model_name=name
+            )
         self.hooks.model_logged(self.writer, info)
 
 
@@ -278,8 +325,17 @@ def _rows(x: Any) -> int | None:
 def _callback_params(callback: Any) -> dict[str, Any]:
     """The settings users tune on EarlyStopping / ModelCheckpoint / ReduceLROnPlateau."""
     name = type(callback).__name__
-    keys = ("monitor", "patience", "min_delta", "mode", "restore_best_weights",
-            "save_best_only", "factor", "baseline", "start_from_epoch")
+    keys = (
+        "monitor",
+        "patience",
+        "min_delta",
+        "mode",
+        "restore_best_weights",
+        "save_best_only",
+        "factor",
+        "baseline",
+        "start_from_epoch",
+    )
     out = {}
     for key in keys:
         if key in vars(callback):

@@ -97,10 +97,17 @@ def flat_params(estimator: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in estimator.get_params(deep=True).items():
         if hasattr(value, "get_params") or callable(value):
-            value = type(value).__name__ if hasattr(value, "get_params") else getattr(
-                value, "__name__", type(value).__name__)
-        elif isinstance(value, list | tuple) and value and hasattr(value[0], "__len__") and any(
-                hasattr(v[-1], "get_params") for v in value if isinstance(v, tuple)):
+            value = (
+                type(value).__name__
+                if hasattr(value, "get_params")
+                else getattr(value, "__name__", type(value).__name__)
+            )
+        elif (
+            isinstance(value, list | tuple)
+            and value
+            and hasattr(value[0], "__len__")
+            and any(hasattr(v[-1], "get_params") for v in value if isinstance(v, tuple))
+        ):
             value = [v[0] for v in value]  # Pipeline steps: their names
         out[key] = value
     return out
@@ -157,9 +164,15 @@ class SklearnFit:
         hooks.remember(est, writer)
         with writer.guard("sampling"):
             if hooks.pipeline_samplings:
-                writer.set_tags({"modeler.sampling": json.dumps(
-                    hooks.pipeline_samplings[0] if len(hooks.pipeline_samplings) == 1
-                    else hooks.pipeline_samplings)})
+                writer.set_tags(
+                    {
+                        "modeler.sampling": json.dumps(
+                            hooks.pipeline_samplings[0]
+                            if len(hooks.pipeline_samplings) == 1
+                            else hooks.pipeline_samplings
+                        )
+                    }
+                )
         with writer.guard("evaluation"):
             self._evaluate()
         if hooks.options.log_models:
@@ -175,11 +188,15 @@ class SklearnFit:
             warnings.warn(
                 f"modeler: {type(self.estimator).__name__} was fitted with no validation data, "
                 "so the run has no eval.* metrics (use accu.autolog(validation=(X_val, y_val)) "
-                "or accu.evaluate(model, X_val, y_val))", ModelerWarning, stacklevel=5)
+                "or accu.evaluate(model, X_val, y_val))",
+                ModelerWarning,
+                stacklevel=5,
+            )
             return
         X_val, y_val = validation
-        log_model_evaluation(self.hooks, self.writer, self.estimator, X_val, y_val,
-                             source="validation")
+        log_model_evaluation(
+            self.hooks, self.writer, self.estimator, X_val, y_val, source="validation"
+        )
 
     def _log_model(self) -> None:
         import mlflow.sklearn
@@ -187,33 +204,52 @@ class SklearnFit:
 
         reqs = [f"scikit-learn=={sklearn.__version__}"]
         if type(self.estimator).__module__.startswith("imblearn") or "imblearn" in repr(
-                self.estimator):
+            self.estimator
+        ):
             import imblearn
 
             reqs.append(f"imbalanced-learn=={imblearn.__version__}")
         with self.writer.active():
             info = mlflow.sklearn.log_model(
-                self.estimator, name="model", pip_requirements=reqs,
+                self.estimator,
+                name="model",
+                pip_requirements=reqs,
                 serialization_format="cloudpickle",
-                registered_model_name=self.hooks.options.register_model)
+                registered_model_name=self.hooks.options.register_model,
+            )
         self.hooks.model_logged(self.writer, info)
 
 
-def log_model_evaluation(hooks: Hooks, writer: Any, model: Any, X: Any, y: Any, *,
-                         source: str, threshold: float | None = None,
-                         costs: Any = None) -> dict[str, float]:
+def log_model_evaluation(
+    hooks: Hooks,
+    writer: Any,
+    model: Any,
+    X: Any,
+    y: Any,
+    *,
+    source: str,
+    threshold: float | None = None,
+    costs: Any = None,
+) -> dict[str, float]:
     scores, tags, names = model_scores(model, X)
-    kwargs: dict[str, Any] = {"frame": X if hasattr(X, "columns") else None,
-                              "classes": names,
-                              "extra_tags": {**tags, "modeler.eval_source": source}}
+    kwargs: dict[str, Any] = {
+        "frame": X if hasattr(X, "columns") else None,
+        "classes": names,
+        "extra_tags": {**tags, "modeler.eval_source": source},
+    }
     if costs is not None:
         kwargs["costs"] = costs
     if threshold is not None:
         from modeler.tracking.evaluate import log_evaluation
 
-        return log_evaluation(writer, y, scores, threshold=threshold,
-                              costs=costs if costs is not None else hooks.options.costs,
-                              **{k: v for k, v in kwargs.items() if k != "costs"})
+        return log_evaluation(
+            writer,
+            y,
+            scores,
+            threshold=threshold,
+            costs=costs if costs is not None else hooks.options.costs,
+            **{k: v for k, v in kwargs.items() if k != "costs"},
+        )
     return hooks.evaluate(writer, y, scores, **kwargs)
 
 

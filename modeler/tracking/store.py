@@ -73,8 +73,9 @@ def _experiment_id(client: Any, tracking: Tracking) -> str:
                 client.restore_experiment(exp.experiment_id)
             return exp.experiment_id
         try:
-            return client.create_experiment(tracking.experiment,
-                                            artifact_location=tracking.artifact_location)
+            return client.create_experiment(
+                tracking.experiment, artifact_location=tracking.artifact_location
+            )
         except MlflowException:  # created meanwhile by another process
             exp = client.get_experiment_by_name(tracking.experiment)
             if exp is None:
@@ -93,8 +94,9 @@ def forget_experiments() -> None:
         _experiments.clear()
 
 
-def ui_command(host: str = "127.0.0.1", port: int = 5000,
-               tracking: Tracking | None = None) -> tuple[list[str], str]:
+def ui_command(
+    host: str = "127.0.0.1", port: int = 5000, tracking: Tracking | None = None
+) -> tuple[list[str], str]:
     """The ``mlflow ui`` command line for the resolved store, and its URL.
 
     >>> cmd, url = ui_command(port=5001)     # doctest: +SKIP
@@ -107,8 +109,18 @@ def ui_command(host: str = "127.0.0.1", port: int = 5000,
             f"the tracking store is the server {tracking.uri}: open it in a browser instead of "
             "starting a UI"
         )
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking.uri,
-           "--host", host, "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        tracking.uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     if tracking.store_dir is not None:
         (tracking.store_dir / "artifacts").mkdir(parents=True, exist_ok=True)
         cmd += ["--default-artifact-root", str(tracking.store_dir / "artifacts")]

@@ -64,8 +64,9 @@ def param_value(value: Any) -> str | None:
 class RunWriter:
     """Writes one MLflow run; every write is batched and bounded."""
 
-    def __init__(self, client: Any, run_id: str, run_name: str, *, owned: bool,
-                 tracking_uri: str) -> None:
+    def __init__(
+        self, client: Any, run_id: str, run_name: str, *, owned: bool, tracking_uri: str
+    ) -> None:
         self.client = client
         self.run_id = run_id
         self.run_name = run_name
@@ -78,8 +79,9 @@ class RunWriter:
 
     # --- lifecycle ---------------------------------------------------------------------------
     @classmethod
-    def start(cls, tracking: Tracking, model_type: str,
-              tags: Mapping[str, str] | None = None) -> RunWriter:
+    def start(
+        cls, tracking: Tracking, model_type: str, tags: Mapping[str, str] | None = None
+    ) -> RunWriter:
         """Open a run: the user's active ``mlflow.start_run()`` run if any, else a new one."""
         import mlflow
 
@@ -109,8 +111,7 @@ class RunWriter:
 
         store = connect(tracking)
         run = store.client.get_run(run_id)
-        return cls(store.client, run_id, run.info.run_name, owned=False,
-                   tracking_uri=tracking.uri)
+        return cls(store.client, run_id, run.info.run_name, owned=False, tracking_uri=tracking.uri)
 
     def end(self, status: str = "FINISHED") -> None:
         """Flush what is buffered and, for a run we opened, mark it ``status``."""
@@ -135,18 +136,22 @@ class RunWriter:
             self._params_logged.add(key)
             items.append(Param(str(key)[:250], text))
         for i in range(0, len(items), 100):
-            self.client.log_batch(self.run_id, params=items[i:i + 100])
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
-        items = [RunTag(k, v if isinstance(v, str) else json.dumps(v, default=str))
-                 for k, v in tags.items() if v is not None]
+        items = [
+            RunTag(k, v if isinstance(v, str) else json.dumps(v, default=str))
+            for k, v in tags.items()
+            if v is not None
+        ]
         for i in range(0, len(items), 100):
-            self.client.log_batch(self.run_id, tags=items[i:i + 100])
+            self.client.log_batch(self.run_id, tags=items[i : i + 100])
 
-    def log_metrics(self, metrics: Mapping[str, Any], step: int = 0, *,
-                    flush: bool = False) -> None:
+    def log_metrics(
+        self, metrics: Mapping[str, Any], step: int = 0, *, flush: bool = False
+    ) -> None:
         """Buffer finite scalar metrics; send them every few seconds or when asked."""
         from mlflow.entities import Metric
 
@@ -163,7 +168,7 @@ class RunWriter:
     def flush(self) -> None:
         metrics, self._metrics = self._metrics, []
         for i in range(0, len(metrics), 1000):
-            self.client.log_batch(self.run_id, metrics=metrics[i:i + 1000])
+            self.client.log_batch(self.run_id, metrics=metrics[i : i + 1000])
         self._last_flush = time.monotonic()
 
     # --- artifacts ------------------------------------------------------------------------------
@@ -192,8 +197,14 @@ class RunWriter:
             source_type = "s3" if rec.source.startswith("s3://") else "local"
             schema = json.dumps({"columns": list(rec.columns)}) if rec.columns else None
             profile = json.dumps({"num_rows": rec.rows}) if rec.rows is not None else None
-            ds = Dataset(name=rec.name, digest=rec.digest[:36], source_type=source_type,
-                         source=json.dumps({"uri": rec.source}), schema=schema, profile=profile)
+            ds = Dataset(
+                name=rec.name,
+                digest=rec.digest[:36],
+                source_type=source_type,
+                source=json.dumps({"uri": rec.source}),
+                schema=schema,
+                profile=profile,
+            )
             inputs.append(DatasetInput(ds, tags=[InputTag("mlflow.data.context", context)]))
         self.client.log_inputs(self.run_id, datasets=inputs)
 
@@ -231,8 +242,11 @@ class RunWriter:
                 raise
             message = f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
             self.errors.append(message)
-            warnings.warn(f"modeler could not log {message} (training is unaffected)",
-                          ModelerWarning, stacklevel=3)
+            warnings.warn(
+                f"modeler could not log {message} (training is unaffected)",
+                ModelerWarning,
+                stacklevel=3,
+            )
 
 
 @contextmanager
@@ -244,5 +258,8 @@ def guard_start(what: str = "the run") -> Iterator[None]:
         if test_mode():
             raise
         first = str(exc).splitlines()[0][:300] if str(exc) else ""
-        warnings.warn(f"modeler could not log {what}: {type(exc).__name__}: {first} "
-                      "(training is unaffected)", ModelerWarning, stacklevel=4)
+        warnings.warn(
+            f"modeler could not log {what}: {type(exc).__name__}: {first} (training is unaffected)",
+            ModelerWarning,
+            stacklevel=4,
+        )
