@@ -48,6 +48,10 @@ def resolve_task(y_true: Any, outputs: Any) -> tuple[str, np.ndarray, dict[str, 
     if task == "regression" and binary_y and flat.ndim == 1 and np.isfinite(flat).all():
         # one unbounded output with 0/1 labels: logits, scored through a sigmoid
         return "binary", expit(flat.astype(float)), {"modeler.score_transform": "sigmoid"}
+    if task == "regression" and labels is not None and len(labels) <= 2:
+        from modeler.evaluation import check_binary_labels
+
+        check_binary_labels(y)  # two label values that are not 0/1: a clear error, not a "regression"
     return task, out, {}
 
 

@@ -37,7 +37,9 @@ def estimator_classes() -> list[type]:
         classes += [ImbPipeline] + [getattr(ens, n) for n in ens.__all__]
     except ImportError:
         pass
-    return [c for c in dict.fromkeys(classes) if "fit" in c.__dict__]
+    # wrap fit where it is defined (BaseForest.fit serves every forest), once per definition
+    owners = [next((k for k in c.__mro__ if "fit" in k.__dict__), None) for c in classes]
+    return [c for c in dict.fromkeys(owners) if c is not None]
 
 
 def patch(hooks: Hooks) -> None:

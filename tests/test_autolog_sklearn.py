@@ -1,0 +1,143 @@
+"""accu.autolog with scikit-learn and imbalanced-learn, on a real SQLite store in tmp_path."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+from sklearn.svm import LinearSVC
+
+from modeler import accu
+from modeler.errors import EvaluationError, ModelerWarning, OptionError
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(n_samples=1500, n_features=8, weights=[0.93], flip_y=0.02,
+                               random_state=0)
+    return X[:1000], y[:1000], X[1000:], y[1000:]
+
+
+def test_logistic_regression_run_metrics_equal_sklearn(autolog, data):
+    X, y, Xv, yv = data
+    store = autolog(validation=(Xv, yv))
+    clf = LogisticRegression(C=0.5, max_iter=500).fit(X, y)
+    run = store.only_run()
+    assert run.info.run_name.startswith("LogisticRegression-")
+    assert run.data.tags["modeler.eval_source"] == "validation"
+    assert run.data.tags["modeler.score_source"] == "predict_proba"
+    assert run.data.params["C"] == "0.5" and run.data.params["max_iter"] == "500"
+    scores = clf.predict_proba(Xv)[:, 1]
+    m = run.data.metrics
+    assert m["eval.roc_auc"] == pytest.approx(roc_auc_score(yv, scores), abs=1e-9)
+    assert m["eval.pr_auc"] == pytest.approx(average_precision_score(yv, scores), abs=1e-9)
+    assert m["eval.f1"] == pytest.approx(f1_score(yv, scores >= 0.5, zero_division=0), abs=1e-9)
+
+
+def test_random_forest_is_one_run_not_one_per_tree(autolog, data):
+    X, y, Xv, yv = data
+    store = autolog(validation=(Xv, yv))
+    RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    run = store.only_run()
+    assert run.data.params["n_estimators"] == "5"
+    assert "eval.roc_auc" in run.data.metrics
+
+
+def test_linear_svc_auc_not_inverted(autolog, data):
+    X, y, Xv, yv = data
+    store = autolog(validation=(Xv, yv))
+    svc = LinearSVC(C=0.1).fit(X, y)
+    run = store.only_run()
+    assert run.data.tags["modeler.score_source"].startswith("decision_function")
+    expected = roc_auc_score(yv, svc.decision_function(Xv))
+    assert expected > 0.5
+    assert run.data.metrics["eval.roc_auc"] == pytest.approx(expected, abs=1e-9)
+    # threshold 0.5 on the sigmoid is the model's own cut: same hard labels as predict
+    assert run.data.metrics["eval.tp"] == int(((svc.predict(Xv) == 1) & (yv == 1)).sum())
+
+
+def test_imblearn_pipeline_records_sampler_params_and_counts(autolog, data):
+    from imblearn.over_sampling import SMOTE
+    from imblearn.pipeline import Pipeline
+
+    X, y, Xv, yv = data
+    store = autolog(validation=(Xv, yv))
+    pipe = Pipeline([("smote", SMOTE(k_neighbors=3, random_state=0)),
+                     ("clf", LogisticRegression(max_iter=500))])
+    pipe.fit(X, y)
+    run = store.only_run()
+    assert run.info.run_name.startswith("Pipeline-")
+    assert run.data.params["smote__k_neighbors"] == "3"
+    assert run.data.params["clf__max_iter"] == "500"
+    sampling = json.loads(run.data.tags["modeler.sampling"])
+    assert sampling["method"] == "SMOTE"
+    n0, n1 = int((y == 0).sum()), int((y == 1).sum())
+    assert sampling["before"] == {"0": n0, "1": n1}
+    assert sampling["after"] == {"0": n0, "1": n0}
+
+
+def test_resample_then_fit_records_sampling(autolog, data):
+    from modeler.imbalance import resample
+
+    X, y, Xv, yv = data
+    store = autolog(validation=(Xv, yv))
+    LogisticRegression(max_iter=500).fit(X, y)  # baseline on the original data: no tag
+    X_res, y_res = resample(X, y, method="down", random_state=0)
+    LogisticRegression(max_iter=500).fit(X_res, y_res)
+    baseline, down = store.runs()
+    assert "modeler.sampling" not in baseline.data.tags
+    sampling = json.loads(down.data.tags["modeler.sampling"])
+    assert sampling["method"] == "down"
+    assert sampling["after"] == {"0": int((y == 1).sum()), "1": int((y == 1).sum())}
+
+
+def test_evaluate_attaches_to_the_models_run_and_scores_make_their_own(autolog, data):
+    import mlflow
+
+    X, y, Xv, yv = data
+    store = autolog()
+    with pytest.warns(ModelerWarning, match="no validation data"):
+        clf = LogisticRegression(max_iter=500).fit(X, y)
+    metrics = accu.evaluate(clf, Xv, yv)
+    run = store.only_run()
+    assert run.data.tags["modeler.eval_source"] == "explicit"
+    assert run.data.metrics["eval.roc_auc"] == pytest.approx(metrics["roc_auc"])
+    assert metrics["roc_auc"] == pytest.approx(roc_auc_score(yv, clf.predict_proba(Xv)[:, 1]))
+    scores = clf.predict_proba(Xv)[:, 1]
+    accu.evaluate(scores, None, yv, threshold=0.3)
+    runs = store.runs()
+    assert len(runs) == 2 and runs[1].info.run_name.startswith("scores-")
+    assert runs[1].data.tags["modeler.threshold"] == "0.3"
+    mlflow.set_tracking_uri(store.uri)
+    try:
+        loaded = mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/model")
+    finally:
+        mlflow.set_tracking_uri(None)
+    np.testing.assert_allclose(loaded.predict_proba(Xv), clf.predict_proba(Xv))
+
+
+@pytest.mark.parametrize(("options", "error", "match"), [
+    ({"threshold": "0.5"}, OptionError, "threshold"),
+    ({"threshold": 1.5}, EvaluationError, "threshold"),
+    ({"log_models": "yes"}, OptionError, "log_models"),
+    ({"validation": [1, 2, 3]}, OptionError, "validation"),
+    ({"register_model": 3}, OptionError, "register_model"),
+])
+def test_autolog_option_errors(store, options, error, match):
+    with pytest.raises(error, match=match):
+        accu.autolog(**options)
+
+
+def test_non_binary_labels_and_bad_scores_are_clear_errors(store, data):
+    _, _, _, yv = data
+    with pytest.raises(EvaluationError, match="2"):
+        accu.evaluate(np.full(len(yv), 0.5), None, np.where(yv == 1, 2, 0) + (yv == 0) * 1)
+    bad = np.full(len(yv), 0.5)
+    bad[3] = np.nan
+    with pytest.raises(EvaluationError, match="NaN"):
+        accu.evaluate(bad, None, yv)
