@@ -149,45 +149,37 @@ def evaluate(
     else:
         model_type = "scores" if is_scores else _model_type(model)
         writer = RunWriter.start(hooks.tracking(), model_type, tags=hooks.options.tags)
-    costs = hooks.options.costs if costs is None else costs
     try:
-        if is_scores:
-            from modeler.tracking.evaluate import log_evaluation
-
-            metrics = log_evaluation(
-                writer,
-                y,
-                np.asarray(model),
-                threshold=threshold,
-                costs=costs,
-                frame=X if hasattr(X, "columns") else None,
-                extra_tags={"modeler.eval_source": "explicit"},
-            )
-        elif _is_keras(model):
-            from modeler.tracking.evaluate import log_evaluation
-
-            outputs = model.predict(X, batch_size=2048, verbose=0)
-            metrics = log_evaluation(
-                writer,
-                y,
-                outputs,
-                threshold=threshold,
-                costs=costs,
-                frame=X if hasattr(X, "columns") else None,
-                extra_tags={"modeler.eval_source": "explicit"},
-            )
-        else:
-            from modeler.tracking.sklearn import log_model_evaluation
-
-            metrics = log_model_evaluation(
-                hooks, writer, model, X, y, source="explicit", threshold=threshold, costs=costs
-            )
+        metrics = evaluate_into(hooks, writer, model, X, y, threshold=threshold, costs=costs)
     except BaseException:
         writer.end("FAILED")
         raise
     writer.end("FINISHED")
     hooks.last_run_id = writer.run_id
     return metrics
+
+
+def evaluate_into(hooks: Hooks, writer: Any, model: Any, X: Any, y: Any, *,
+                  threshold: float, costs: Any = None) -> dict[str, float]:
+    """Score ``model`` (or take an array of scores) on ``(X, y)`` and log it to ``writer``."""
+    import numpy as np
+
+    from modeler.tracking.evaluate import log_evaluation
+
+    costs = hooks.options.costs if costs is None else costs
+    frame = X if hasattr(X, "columns") else None
+    tags = {"modeler.eval_source": "explicit"}
+    if isinstance(model, np.ndarray | list | tuple) or hasattr(model, "to_numpy"):
+        return log_evaluation(writer, y, np.asarray(model), threshold=threshold, costs=costs,
+                              frame=frame, extra_tags=tags)
+    if _is_keras(model):
+        outputs = model.predict(X, batch_size=2048, verbose=0)
+        return log_evaluation(writer, y, outputs, threshold=threshold, costs=costs,
+                              frame=frame, extra_tags=tags)
+    from modeler.tracking.sklearn import log_model_evaluation
+
+    return log_model_evaluation(hooks, writer, model, X, y, source="explicit",
+                                threshold=threshold, costs=costs)
 
 
 def _run_of(hooks: Hooks, model: Any) -> str | None:
