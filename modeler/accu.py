@@ -42,16 +42,23 @@ class Accu:
         return resolve_tracking(*self._tracking)
 
     # --- data --------------------------------------------------------------------------------
-    def get_file(self, source: str, *, as_path: bool = False, cache_dir: str | None = None,
-                 refresh: bool = False) -> Any:
+    def get_file(
+        self,
+        source: str,
+        *,
+        as_path: bool = False,
+        cache_dir: str | None = None,
+        refresh: bool = False,
+    ) -> Any:
         """Load a pipeline export: a descriptor JSON path, ``s3://``, ``file://`` or a path.
 
         >>> df = accu.get_file("exports/data.json")                          # doctest: +SKIP
         """
         from modeler.data.files import get_file
 
-        return get_file(source, as_path=as_path, cache_dir=cache_dir, refresh=refresh,
-                        session=self.session)
+        return get_file(
+            source, as_path=as_path, cache_dir=cache_dir, refresh=refresh, session=self.session
+        )
 
     def set_storage(self, path: str, **fields: Any) -> str:
         """Write a descriptor JSON that ``get_file`` can read back; returns its path.

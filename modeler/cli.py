@@ -1,9 +1,9 @@
 """The ``modeler`` command.
 
-    $ modeler demo                       # the fraud example on the embedded store
-    $ modeler ui                         # the MLflow UI on the resolved store
-    $ modeler get-file data.json --out data.csv
-    $ modeler compare --experiment fraud --top 5 --by eval.pr_auc
+$ modeler demo                       # the fraud example on the embedded store
+$ modeler ui                         # the MLflow UI on the resolved store
+$ modeler get-file data.json --out data.csv
+$ modeler compare --experiment fraud --top 5 --by eval.pr_auc
 """
 
 from __future__ import annotations
@@ -55,8 +55,13 @@ def ui(host: str, port: int) -> None:
 @click.option("--rows", default=60_000, show_default=True, type=int, help="Rows of synthetic data.")
 @click.option("--epochs", default=5, show_default=True, type=int)
 @click.option("--experiment", default="fraud-demo", show_default=True)
-@click.option("--out", "out_dir", default="reports", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    default="reports",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
 def demo(rows: int, epochs: int, experiment: str, out_dir: Path) -> None:
     """The fraud example: data, five models, comparison, cheapest model."""
     from modeler.demo import run_demo
@@ -66,8 +71,12 @@ def demo(rows: int, epochs: int, experiment: str, out_dir: Path) -> None:
 
 @main.command("get-file")
 @click.argument("source")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Copy the file here (default: print the cached path).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Copy the file here (default: print the cached path).",
+)
 @click.option("--refresh", is_flag=True, help="Download again even if cached.")
 def get_file_cmd(source: str, out: Path | None, refresh: bool) -> None:
     """Fetch SOURCE (descriptor JSON, s3://bucket/key, file:// URI or path) into the cache."""
@@ -89,20 +98,26 @@ def get_file_cmd(source: str, out: Path | None, refresh: bool) -> None:
 @click.option("--top", default=None, type=int, help="How many runs (at most 10).")
 @click.option("--by", default="eval.pr_auc", show_default=True, help="Metric to rank by.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path))
-def compare(runs: tuple[str, ...], experiment: str | None, top: int | None, by: str,
-            out_dir: Path | None) -> None:
+def compare(
+    runs: tuple[str, ...], experiment: str | None, top: int | None, by: str, out_dir: Path | None
+) -> None:
     """Compare RUNS (ids, run names, model versions) or the top runs of an experiment."""
     from modeler import accu
 
-    report = accu.compare(list(runs) or None, experiment=experiment, top=top, by=by,
-                          output_dir=out_dir)
+    report = accu.compare(
+        list(runs) or None, experiment=experiment, top=top, by=by, output_dir=out_dir
+    )
     click.echo(report.to_text())
     click.echo(f"\nreport: {report.html_path}")
 
 
 @main.command()
-@click.option("--root", default="mlruns/server", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--root",
+    default="mlruns/server",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--s3-endpoint", default=None, help="S3 URL for artifacts (default: a local one).")
 @click.option("--bucket", default="mlflow", show_default=True)

@@ -19,8 +19,17 @@ from modeler.errors import ConfigError
 
 DEFAULT_EXPERIMENT = "modeler"
 STORE_DIR = "mlruns"
-_SCHEMES = ("sqlite", "http", "https", "postgresql", "postgresql+psycopg2", "mysql", "file",
-            "databricks", "mssql")
+_SCHEMES = (
+    "sqlite",
+    "http",
+    "https",
+    "postgresql",
+    "postgresql+psycopg2",
+    "mysql",
+    "file",
+    "databricks",
+    "mssql",
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,9 @@ def request_timeout() -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"MODELER_HTTP_TIMEOUT must be a number of seconds; got {raw!r}") from None
+        raise ConfigError(
+            f"MODELER_HTTP_TIMEOUT must be a number of seconds; got {raw!r}"
+        ) from None
     if value <= 0:
         raise ConfigError(f"MODELER_HTTP_TIMEOUT must be > 0; got {raw!r}")
     return value

@@ -17,8 +17,13 @@ pytest_plugins = ["fixtures.s3", "fixtures.servers", "fixtures.stores"]
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
     """Each test runs in its own folder with no tracking or cache settings from outside."""
-    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "AWS_ENDPOINT_URL",
-                "MLFLOW_S3_ENDPOINT_URL", "AWS_PROFILE"):
+    for var in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_EXPERIMENT_NAME",
+        "AWS_ENDPOINT_URL",
+        "MLFLOW_S3_ENDPOINT_URL",
+        "AWS_PROFILE",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MODELER_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)

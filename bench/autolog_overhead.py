@@ -1,0 +1,128 @@
+"""What accu.autolog() adds to a Keras fit, against a bare fit and mlflow.keras.autolog().
+
+    .venv/bin/python bench/autolog_overhead.py [--rounds 3] [--epochs 10]
+
+The TensorFlow imbalanced-data tutorial's workload: credit-card-shaped data (284,807 rows,
+29 features, 0.17% positives) split like the tutorial (about 182k train / 45k validation),
+Dense(16, relu) - Dropout(0.5) - Dense(1, sigmoid) with the tutorial's METRICS, batch 2048.
+The three variants run alternately in one process, so machine noise hits them alike; the
+figures are medians over rounds of the per-round ratios. Stores are SQLite files in a temp dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def workload():
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    from modeler.data.synthetic import make_creditcard_like
+
+    df = make_creditcard_like(284_807, random_state=0).drop(columns=["Time"])
+    df["Amount"] = np.log(df["Amount"] + 0.001)
+    y = df.pop("Class").to_numpy().astype("float32")
+    X = df.to_numpy()
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
+    X_tr, X_val, y_tr, y_val = train_test_split(X_tr, y_tr, test_size=0.2, stratify=y_tr,
+                                                random_state=0)
+    scaler = StandardScaler().fit(X_tr)
+    clip = lambda a: np.clip(scaler.transform(a), -5, 5).astype("float32")  # noqa: E731
+    return clip(X_tr), y_tr, clip(X_val), y_val
+
+
+def make_model(n_features: int):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    metrics = [keras.metrics.TruePositives(name="tp"), keras.metrics.FalsePositives(name="fp"),
+               keras.metrics.TrueNegatives(name="tn"), keras.metrics.FalseNegatives(name="fn"),
+               keras.metrics.BinaryAccuracy(name="accuracy"),
+               keras.metrics.Precision(name="precision"), keras.metrics.Recall(name="recall"),
+               keras.metrics.AUC(name="auc"), keras.metrics.AUC(name="prc", curve="PR")]
+    model = keras.Sequential([keras.Input((n_features,)),
+                              keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dropout(0.5),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
+                  metrics=metrics)
+    return model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=10)
+    args = parser.parse_args()
+
+    import mlflow
+
+    from modeler import accu
+
+    X, y, Xv, yv = workload()
+    print(f"train {X.shape}, validation {Xv.shape}, positives {int(y.sum())}+{int(yv.sum())}, "
+          f"{args.epochs} epochs, batch 2048, {args.rounds} rounds")
+    tmp = Path(tempfile.mkdtemp(prefix="modeler-bench-"))
+    fit_kw = {"batch_size": 2048, "epochs": args.epochs, "validation_data": (Xv, yv),
+              "verbose": 0}
+
+    def bare():
+        make_model(X.shape[1]).fit(X, y, **fit_kw)
+
+    def ours():
+        accu.set_tracking(f"sqlite:///{tmp / 'ours.db'}", "bench")
+        accu.autolog()
+        try:
+            make_model(X.shape[1]).fit(X, y, **fit_kw)
+        finally:
+            accu.autolog(disable=True)
+
+    def plain_mlflow():
+        mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlflow.db'}")
+        mlflow.set_experiment("bench")
+        mlflow.keras.autolog()
+        try:
+            make_model(X.shape[1]).fit(X, y, **fit_kw)
+        finally:
+            mlflow.keras.autolog(disable=True)
+            mlflow.set_tracking_uri(None)
+
+    variants = {"bare": bare, "accu.autolog": ours, "mlflow.keras.autolog": plain_mlflow}
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    bare()  # warm-up: TensorFlow graph building, not what we measure
+    for r in range(args.rounds):
+        for name, fn in variants.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
+
+    ours_ratio = [o / b for o, b in zip(times["accu.autolog"], times["bare"], strict=True)]
+    mlf_ratio = [m / b for m, b in zip(times["mlflow.keras.autolog"], times["bare"], strict=True)]
+    added_ours = [o - b for o, b in zip(times["accu.autolog"], times["bare"], strict=True)]
+    added_mlf = [m - b for m, b in zip(times["mlflow.keras.autolog"], times["bare"], strict=True)]
+    med = statistics.median
+    print()
+    print(f"{'variant':<22}{'median s':>10}{'/ bare':>10}")
+    print(f"{'bare fit':<22}{med(times['bare']):>10.2f}{1.0:>10.2f}")
+    print(f"{'accu.autolog()':<22}{med(times['accu.autolog']):>10.2f}{med(ours_ratio):>10.3f}")
+    print(f"{'mlflow.keras.autolog()':<22}{med(times['mlflow.keras.autolog']):>10.2f}"
+          f"{med(mlf_ratio):>10.3f}")
+    share = med(added_ours) / med(added_mlf) if med(added_mlf) > 0 else float("nan")
+    print(f"\nadded seconds: ours {med(added_ours):.2f}, mlflow {med(added_mlf):.2f} "
+          f"(ours / mlflow = {share:.2f}; target <= 0.20)")
+    print(f"ours / bare = {med(ours_ratio):.3f} (target <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()
