@@ -88,6 +88,16 @@ class Accu:
 
         return evaluate(self, model, X, y, **options)
 
+    def sync(self) -> list[str]:
+        """Upload runs kept in ``mlruns/outbox`` while the store was unreachable.
+
+        >>> accu.sync()                # doctest: +SKIP
+        ['3f2a...']
+        """
+        from modeler.tracking.outbox import sync
+
+        return sync()
+
     def compare(self, runs: Any = None, **options: Any) -> Any:
         """Compare up to ten runs: PR/ROC overlays, a metrics table, one HTML report.
 

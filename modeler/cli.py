@@ -112,6 +112,17 @@ def compare(
 
 
 @main.command()
+@click.option("--store", "store_dir", default=None,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="The embedded store's folder (default: ./mlruns); runs wait in <it>/outbox.")
+def sync(store_dir: Path | None) -> None:
+    """Upload runs kept in the outbox while the tracking store was unreachable."""
+    from modeler.tracking.outbox import sync as replay_all
+
+    replay_all(store_dir, echo=click.echo)
+
+
+@main.command()
 @click.option(
     "--root",
     default="mlruns/server",

@@ -63,6 +63,10 @@ class Session:
     def __init__(self) -> None:
         self.datasets: list[DatasetRecord] = []
         self.samplings: list[SamplingRecord] = []
+        # tracking URI -> monotonic time until which it counts as down (runs go to the outbox)
+        self.down_until: dict[str, float] = {}
+        # (tracking URI, experiment name) -> experiment id
+        self.experiment_ids: dict[tuple[str, str], str] = {}
 
     def record_dataset(self, record: DatasetRecord) -> None:
         """Replace any record of the same source; every later run logs these as inputs."""
@@ -97,6 +101,8 @@ class Session:
     def clear(self) -> None:
         self.datasets.clear()
         self.samplings.clear()
+        self.down_until.clear()
+        self.experiment_ids.clear()
 
 
 SESSION = Session()

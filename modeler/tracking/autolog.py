@@ -100,6 +100,18 @@ def autolog(
     )
     hooks.enabled = True
     _install(hooks)
+    _offer_sync()
+
+
+def _offer_sync() -> None:
+    """Say so when runs wait in the outbox; uploading them is the user's call."""
+    from modeler.tracking.outbox import outbox_dir, pending
+
+    waiting = pending()
+    if waiting:
+        print(f"modeler: {len(waiting)} run(s) wait in {outbox_dir()} because the tracking "
+              "store could not be reached. Upload them with `modeler sync` (or accu.sync()) "
+              "once it is back.", file=sys.stderr)
 
 
 def _install(hooks: Hooks) -> None:

@@ -307,11 +307,8 @@ class KerasFit:
             reqs.append(f"tensorflow=={tf.__version__}")
         except ImportError:  # another backend
             pass
-        name = self.hooks.options.register_model
-        with self.writer.active():
-            info = mlflow.keras.log_model(
-                self.model, name="model", pip_requirements=reqs, registered_model_name=name
-            )
+        info = self.writer.log_model(mlflow.keras, self.model, pip_requirements=reqs,
+                                     registered_model_name=self.hooks.options.register_model)
         self.hooks.model_logged(self.writer, info)
 
 

@@ -211,14 +211,10 @@ class SklearnFit:
             import imblearn
 
             reqs.append(f"imbalanced-learn=={imblearn.__version__}")
-        with self.writer.active():
-            info = mlflow.sklearn.log_model(
-                self.estimator,
-                name="model",
-                pip_requirements=reqs,
-                serialization_format="cloudpickle",
-                registered_model_name=self.hooks.options.register_model,
-            )
+        info = self.writer.log_model(
+            mlflow.sklearn, self.estimator, pip_requirements=reqs,
+            serialization_format="cloudpickle",
+            registered_model_name=self.hooks.options.register_model)
         self.hooks.model_logged(self.writer, info)
 
 

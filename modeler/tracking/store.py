@@ -38,7 +38,6 @@ class Store:
 
 
 _lock = threading.Lock()
-_experiments: dict[tuple[str, str], str] = {}
 
 
 def connect(tracking: Tracking | None = None) -> Store:
@@ -54,12 +53,14 @@ def connect(tracking: Tracking | None = None) -> Store:
     if tracking.store_dir is not None:
         (tracking.store_dir / "artifacts").mkdir(parents=True, exist_ok=True)
     client = MlflowClient(tracking_uri=tracking.uri)
+    from modeler.state import SESSION
+
     key = (tracking.uri, tracking.experiment)
     with _lock:
-        exp_id = _experiments.get(key)
+        exp_id = SESSION.experiment_ids.get(key)
         if exp_id is None:
             exp_id = _experiment_id(client, tracking)
-            _experiments[key] = exp_id
+            SESSION.experiment_ids[key] = exp_id
     return Store(tracking, client, exp_id)
 
 
@@ -82,16 +83,14 @@ def _experiment_id(client: Any, tracking: Tracking) -> str:
                 raise
             return exp.experiment_id
     except MlflowException as exc:
+        from modeler.tracking.writer import is_transient
+
+        if is_transient(exc):  # the caller keeps the run in the outbox
+            raise
         raise TrackingError(
             f"tracking store {tracking.uri!r} refused experiment {tracking.experiment!r}: "
             f"{str(exc).splitlines()[0][:300]}"
         ) from exc
-
-
-def forget_experiments() -> None:
-    """Drop cached experiment ids (after a store was deleted or replaced)."""
-    with _lock:
-        _experiments.clear()
 
 
 def ui_command(

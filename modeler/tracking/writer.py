@@ -1,22 +1,25 @@
 """The run writer: the one place that writes a run (ARCHITECTURE.md, contract 2).
 
->>> w = RunWriter.start(resolve_tracking(), model_type="keras")          # doctest: +SKIP
->>> w.log_params({"epochs": 10}); w.log_metrics({"loss": 0.3}, step=0)  # doctest: +SKIP
->>> w.log_evaluation(y_val, scores, threshold=0.5)   # eval.* + eval/curves.json, PNGs  # doctest: +SKIP
->>> w.end()                                                              # doctest: +SKIP
+>>> w = RunWriter.start(resolve_tracking(), model_type="keras")      # doctest: +SKIP
+>>> w.log_params({"epochs": 10})                                     # doctest: +SKIP
+>>> w.log_metrics({"loss": 0.3}, step=0)                             # doctest: +SKIP
+>>> w.end()                                                          # doctest: +SKIP
 
-Metrics are buffered and sent with ``log_batch`` (one request per flush, not per value).
+Metrics are buffered and sent with ``log_batch`` (one request per flush, not per value). If the
+tracking store cannot be reached — at the start or in the middle of a run — the writer warns
+once and goes on writing to the outbox (:mod:`modeler.tracking.outbox`); nothing is lost.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from modeler.errors import ModelerWarning
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit for a param value
 FLUSH_SECONDS = 5.0  # per-epoch metrics reach the UI at most this late
+DOWN_SECONDS = 60.0  # after a failure, new runs go straight to the outbox for this long
 
 
 def new_run_name(model_type: str) -> str:
@@ -61,17 +65,64 @@ def param_value(value: Any) -> str | None:
     return text[:MAX_PARAM_LENGTH]
 
 
-class RunWriter:
-    """Writes one MLflow run; every write is batched and bounded."""
+def is_transient(exc: BaseException) -> bool:
+    """True for failures of the store itself (unreachable, timed out, 5xx), not of our input."""
+    import requests
 
-    def __init__(
-        self, client: Any, run_id: str, run_name: str, *, owned: bool, tracking_uri: str
-    ) -> None:
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout
+                  | ConnectionError | TimeoutError):
+        return True
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(exc, MlflowException):
+        if exc.error_code in ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR",
+                              "REQUEST_LIMIT_EXCEEDED"):
+            return True
+        text = str(exc)
+        return "API request to" in text and "failed with exception" in text
+    try:
+        from sqlalchemy.exc import OperationalError
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, OperationalError)
+
+
+def dataset_inputs(records: list[dict[str, Any]]) -> list[Any]:
+    """MLflow ``DatasetInput`` objects from plain dicts (also used by the outbox replay)."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    inputs = []
+    for rec in records:
+        ds = Dataset(name=rec["name"], digest=rec["digest"][:36], source_type=rec["source_type"],
+                     source=rec["source"], schema=rec.get("schema"), profile=rec.get("profile"))
+        inputs.append(DatasetInput(ds, tags=[InputTag("mlflow.data.context", rec["context"])]))
+    return inputs
+
+
+def _down(uri: str) -> bool:
+    from modeler.state import SESSION
+
+    return SESSION.down_until.get(uri, 0.0) > time.monotonic()
+
+
+def _mark_down(uri: str) -> None:
+    from modeler.state import SESSION
+
+    SESSION.down_until[uri] = time.monotonic() + DOWN_SECONDS
+
+
+class RunWriter:
+    """Writes one MLflow run; every write is batched, bounded, and never lost."""
+
+    def __init__(self, client: Any, run_id: str, run_name: str, *, owned: bool,
+                 tracking_uri: str, experiment: str = "", outbox: Any = None) -> None:
         self.client = client
         self.run_id = run_id
         self.run_name = run_name
         self.owned = owned  # False when the user started the run: we never end it
         self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.outbox = outbox  # set when the store could not be reached
         self.errors: list[str] = []
         self._metrics: list[Any] = []
         self._last_flush = time.monotonic()
@@ -79,9 +130,8 @@ class RunWriter:
 
     # --- lifecycle ---------------------------------------------------------------------------
     @classmethod
-    def start(
-        cls, tracking: Tracking, model_type: str, tags: Mapping[str, str] | None = None
-    ) -> RunWriter:
+    def start(cls, tracking: Tracking, model_type: str,
+              tags: Mapping[str, str] | None = None) -> RunWriter:
         """Open a run: the user's active ``mlflow.start_run()`` run if any, else a new one."""
         import mlflow
 
@@ -94,15 +144,26 @@ class RunWriter:
             from mlflow.tracking import MlflowClient
 
             uri = mlflow.get_tracking_uri()
-            client = MlflowClient(tracking_uri=uri)
             name = active.info.run_name or new_run_name(model_type)
-            writer = cls(client, active.info.run_id, name, owned=False, tracking_uri=uri)
+            writer = cls(MlflowClient(tracking_uri=uri), active.info.run_id, name, owned=False,
+                         tracking_uri=uri)
             writer.set_tags(tags)
             return writer
-        store = connect(tracking)
         name = new_run_name(model_type)
-        run = store.client.create_run(store.experiment_id, run_name=name, tags=tags)
-        return cls(store.client, run.info.run_id, name, owned=True, tracking_uri=tracking.uri)
+        try:
+            if _down(tracking.uri):
+                raise ConnectionError(f"{tracking.uri} did not answer a moment ago")
+            store = connect(tracking)
+            run = store.client.create_run(store.experiment_id, run_name=name, tags=tags)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            writer = cls(None, "", name, owned=True, tracking_uri=tracking.uri,
+                         experiment=tracking.experiment)
+            writer._fail_over(exc, tags=tags)
+            return writer
+        return cls(store.client, run.info.run_id, name, owned=True, tracking_uri=tracking.uri,
+                   experiment=tracking.experiment)
 
     @classmethod
     def attach(cls, tracking: Tracking, run_id: str) -> RunWriter:
@@ -111,7 +172,8 @@ class RunWriter:
 
         store = connect(tracking)
         run = store.client.get_run(run_id)
-        return cls(store.client, run_id, run.info.run_name, owned=False, tracking_uri=tracking.uri)
+        return cls(store.client, run_id, run.info.run_name, owned=False,
+                   tracking_uri=tracking.uri, experiment=tracking.experiment)
 
     def end(self, status: str = "FINISHED") -> None:
         """Flush what is buffered and, for a run we opened, mark it ``status``."""
@@ -121,54 +183,91 @@ class RunWriter:
                 self.set_tags({"modeler.logging_error": "; ".join(self.errors)[:5000]})
         finally:
             if self.owned:
-                self.client.set_terminated(self.run_id, status)
+                end_time = int(time.time() * 1000)
+                self._send({"op": "end", "status": status, "end_time": end_time},
+                           lambda: self.client.set_terminated(self.run_id, status,
+                                                              end_time=end_time))
+
+    # --- the one way out: the store, or the outbox ------------------------------------------
+    def _send(self, op: dict[str, Any], remote: Callable[[], Any]) -> None:
+        if self.outbox is None:
+            try:
+                remote()
+                return
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                self._fail_over(exc)
+        self.outbox.append(op)
+
+    def _fail_over(self, exc: BaseException, tags: Mapping[str, str] | None = None) -> None:
+        from modeler.tracking.outbox import Outbox
+
+        _mark_down(self.tracking_uri)
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        self.outbox = Outbox.create(
+            tracking_uri=self.tracking_uri, experiment=self.experiment, run_name=self.run_name,
+            tags=dict(tags or {}), server_run_id=self.run_id or None, reason=reason)
+        if not self.run_id:
+            self.run_id = f"outbox-{self.outbox.id}"
+        warnings.warn(
+            f"modeler: the tracking store {self.tracking_uri} could not be reached ({reason}); "
+            f"run {self.run_name} is kept in {self.outbox.root} and nothing is lost. "
+            "Run `modeler sync` when the store is back.", ModelerWarning, stacklevel=4)
 
     # --- params, tags, metrics ------------------------------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log loggable params once each (MLflow params are immutable); others are skipped."""
         from mlflow.entities import Param
 
-        items = []
+        items: dict[str, str] = {}
         for key, value in params.items():
             text = param_value(value)
             if text is None or key in self._params_logged:
                 continue
             self._params_logged.add(key)
-            items.append(Param(str(key)[:250], text))
-        for i in range(0, len(items), 100):
-            self.client.log_batch(self.run_id, params=items[i : i + 100])
+            items[str(key)[:250]] = text
+        keys = list(items)
+        for i in range(0, len(keys), 100):
+            chunk = {k: items[k] for k in keys[i:i + 100]}
+            self._send({"op": "batch", "params": chunk},
+                       lambda c=chunk: self.client.log_batch(
+                           self.run_id, params=[Param(k, v) for k, v in c.items()]))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
-        items = [
-            RunTag(k, v if isinstance(v, str) else json.dumps(v, default=str))
-            for k, v in tags.items()
-            if v is not None
-        ]
-        for i in range(0, len(items), 100):
-            self.client.log_batch(self.run_id, tags=items[i : i + 100])
+        items = {k: v if isinstance(v, str) else json.dumps(v, default=str)
+                 for k, v in tags.items() if v is not None}
+        keys = list(items)
+        for i in range(0, len(keys), 100):
+            chunk = {k: items[k] for k in keys[i:i + 100]}
+            self._send({"op": "batch", "tags": chunk},
+                       lambda c=chunk: self.client.log_batch(
+                           self.run_id, tags=[RunTag(k, v) for k, v in c.items()]))
 
-    def log_metrics(
-        self, metrics: Mapping[str, Any], step: int = 0, *, flush: bool = False
-    ) -> None:
+    def log_metrics(self, metrics: Mapping[str, Any], step: int = 0, *,
+                    flush: bool = False) -> None:
         """Buffer finite scalar metrics; send them every few seconds or when asked."""
-        from mlflow.entities import Metric
-
         now = int(time.time() * 1000)
         for key, value in metrics.items():
             value = _scalar(value)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
             if math.isfinite(value):
-                self._metrics.append(Metric(str(key), float(value), now, int(step)))
+                self._metrics.append((str(key), float(value), now, int(step)))
         if flush or time.monotonic() - self._last_flush > FLUSH_SECONDS:
             self.flush()
 
     def flush(self) -> None:
+        from mlflow.entities import Metric
+
         metrics, self._metrics = self._metrics, []
         for i in range(0, len(metrics), 1000):
-            self.client.log_batch(self.run_id, metrics=metrics[i : i + 1000])
+            chunk = metrics[i:i + 1000]
+            self._send({"op": "batch", "metrics": chunk},
+                       lambda c=chunk: self.client.log_batch(
+                           self.run_id, metrics=[Metric(*m) for m in c]))
         self._last_flush = time.monotonic()
 
     # --- artifacts ------------------------------------------------------------------------------
@@ -178,37 +277,60 @@ class RunWriter:
             for rel, content in files.items():
                 path = Path(tmp, rel)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                mode = "wb" if isinstance(content, bytes) else "w"
-                with open(path, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
-                    fh.write(content)
-            self.client.log_artifacts(self.run_id, tmp, artifact_path)
+                if isinstance(content, bytes):
+                    path.write_bytes(content)
+                else:
+                    path.write_text(content, encoding="utf-8")
+            self.log_dir(tmp, artifact_path)
 
     def log_dir(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
+        """Upload a folder's files as artifacts (kept in the outbox if the store is down)."""
+        if self.outbox is None:
+            try:
+                self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
+                return
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                self._fail_over(exc)
+        self.outbox.add_files(lambda target: shutil.copytree(local_dir, target), artifact_path)
 
     def log_datasets(self, datasets: list[Any], context: str = "training") -> None:
         """Log ``modeler.state.DatasetRecord`` objects as the run's dataset inputs."""
         if not datasets:
             return
-        from mlflow.entities import Dataset, DatasetInput, InputTag
-
-        inputs = []
-        for rec in datasets:
-            source_type = "s3" if rec.source.startswith("s3://") else "local"
-            schema = json.dumps({"columns": list(rec.columns)}) if rec.columns else None
-            profile = json.dumps({"num_rows": rec.rows}) if rec.rows is not None else None
-            ds = Dataset(
-                name=rec.name,
-                digest=rec.digest[:36],
-                source_type=source_type,
-                source=json.dumps({"uri": rec.source}),
-                schema=schema,
-                profile=profile,
-            )
-            inputs.append(DatasetInput(ds, tags=[InputTag("mlflow.data.context", context)]))
-        self.client.log_inputs(self.run_id, datasets=inputs)
+        records = [{
+            "name": rec.name, "digest": rec.digest,
+            "source_type": "s3" if rec.source.startswith("s3://") else "local",
+            "source": json.dumps({"uri": rec.source}),
+            "schema": json.dumps({"columns": list(rec.columns)}) if rec.columns else None,
+            "profile": json.dumps({"num_rows": rec.rows}) if rec.rows is not None else None,
+            "context": context,
+        } for rec in datasets]
+        self._send({"op": "inputs", "datasets": records},
+                   lambda: self.client.log_inputs(self.run_id,
+                                                  datasets=dataset_inputs(records)))
 
     # --- model ------------------------------------------------------------------------------------
+    def log_model(self, flavor: Any, model: Any, *, registered_model_name: str | None = None,
+                  **kwargs: Any) -> Any:
+        """``flavor.log_model`` into this run; in the outbox, ``flavor.save_model`` instead."""
+        if self.outbox is None:
+            try:
+                with self.active():
+                    return flavor.log_model(model, name="model",
+                                            registered_model_name=registered_model_name,
+                                            **kwargs)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                self._fail_over(exc)
+        self.outbox.add_files(lambda target: flavor.save_model(model, path=str(target), **kwargs),
+                              "model")
+        if registered_model_name:
+            self.outbox.append({"op": "register", "name": registered_model_name})
+        return None
+
     @contextmanager
     def active(self) -> Iterator[None]:
         """Make this run the fluent active run, for ``mlflow.<flavor>.log_model``."""
@@ -240,26 +362,21 @@ class RunWriter:
         except Exception as exc:  # logging must never break training
             if test_mode():
                 raise
-            message = f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            first = str(exc).splitlines()[0][:300] if str(exc) else ""
+            message = f"{what}: {type(exc).__name__}: {first}"
             self.errors.append(message)
-            warnings.warn(
-                f"modeler could not log {message} (training is unaffected)",
-                ModelerWarning,
-                stacklevel=3,
-            )
+            warnings.warn(f"modeler could not log {message} (training is unaffected)",
+                          ModelerWarning, stacklevel=3)
 
 
 @contextmanager
 def guard_start(what: str = "the run") -> Iterator[None]:
-    """Like :meth:`RunWriter.guard` when there is no writer yet (the store is unreachable)."""
+    """Like :meth:`RunWriter.guard` when there is no writer yet."""
     try:
         yield
     except Exception as exc:
         if test_mode():
             raise
         first = str(exc).splitlines()[0][:300] if str(exc) else ""
-        warnings.warn(
-            f"modeler could not log {what}: {type(exc).__name__}: {first} (training is unaffected)",
-            ModelerWarning,
-            stacklevel=4,
-        )
+        warnings.warn(f"modeler could not log {what}: {type(exc).__name__}: {first} "
+                      "(training is unaffected)", ModelerWarning, stacklevel=4)
