@@ -1,0 +1,833 @@
+"""Compare up to ten runs: metrics table, PR/ROC overlays, one self-contained HTML report.
+
+Reads only what the run layout promises (ARCHITECTURE.md, contract 2): the runs' ``eval.*``
+metrics and tags, ``eval/curves.json`` and, with costs, ``eval/cost_curve.json``::
+
+    >>> from modeler import accu
+    >>> report = accu.compare(experiment="fraud", top=5, by="eval.pr_auc")   # doctest: +SKIP
+    >>> report.table                     # one row per run, best values in .best  # doctest: +SKIP
+    >>> report.html_path                 # reports/compare-<timestamp>/report.html  # doctest: +SKIP
+
+Each call writes ``report.html``, ``comparison.png``, ``table.csv`` (and
+``cost_comparison.png`` when the runs have costs) and logs them as a run of their own, tagged
+``modeler.comparison=true``, so the report opens in the MLflow UI.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modeler.config import Tracking, test_mode
+from modeler.errors import CompareError, ModelerWarning, RunNotFoundError, TrackingError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+MAX_RUNS = 10
+DEFAULT_TOP = 10
+COMPARISON_TAG = "modeler.comparison"
+CURVES_PATH = "eval/curves.json"
+COST_CURVE_PATH = "eval/cost_curve.json"
+
+# Metric names holding one of these are better when lower (losses, costs, error counts).
+LOWER_IS_BETTER = ("loss", "cost", "error", "mae", "rmse", "fn", "fp", "brier")
+
+# Table column -> logged metric; the order is the table's.
+METRIC_COLUMNS = {
+    "AUC": "eval.roc_auc",
+    "PR-AUC": "eval.pr_auc",
+    "Precision": "eval.precision",
+    "Recall": "eval.recall",
+    "F1-score": "eval.f1",
+}
+COST_COLUMNS = {
+    "Cost": "eval.cost",
+    "Optimal threshold": "eval.cost_optimal_threshold",
+    "Cost at optimal": "eval.cost_at_optimal",
+    "Savings": "eval.savings",
+}
+# Columns that have a best value, and whether it is the highest one.
+BEST_HIGHER = {
+    "AUC": True,
+    "PR-AUC": True,
+    "Precision": True,
+    "Recall": True,
+    "F1-score": True,
+    "Cost": False,
+    "Cost at optimal": False,
+    "Savings": True,
+}
+
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_VERSION = re.compile(r"^(?P<name>.+)_(?P<version>\d+)$")
+_MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/]+))/?$")
+_RUN_NAME = re.compile(r"^(?P<prefix>.+-)(?P<hex>[0-9A-F]{32})(?P<suffix>_\d+)?$")
+
+
+def lower_is_better(metric: str) -> bool:
+    """True for metrics where lower is better (losses, costs, error counts).
+
+    >>> lower_is_better("val_loss"), lower_is_better("eval.cost"), lower_is_better("eval.f1")
+    (True, True, False)
+    """
+    name = metric.lower()
+    return any(word in name for word in LOWER_IS_BETTER)
+
+
+# --- the result -------------------------------------------------------------------------------
+@dataclass
+class Comparison:
+    """What :func:`compare` returns.
+
+    Attributes:
+        table: one row per compared run, in selection order (see :func:`compare` for columns).
+        best: column -> Model Version of the best run in that column.
+        cheapest: Model Version with the lowest "Cost at optimal", or None without costs.
+        figure: PR overlay (left) and ROC overlay (right), one colour per run.
+        cost_figure: cost-against-threshold overlay, or None when no run has costs.
+        html_path: the self-contained report (``<output_dir>/report.html``).
+        skipped: (run name, reason) of each selected run that could not be compared.
+        run_id: the id of the run the report was logged as, or None.
+        run_ids: the compared run ids, in table order.
+        output_dir: where report.html, comparison.png and table.csv were written.
+        notes: caveats shown in the report (e.g. positive rates differ between runs).
+    """
+
+    table: pd.DataFrame
+    best: dict[str, str]
+    cheapest: str | None
+    figure: Figure
+    cost_figure: Figure | None
+    html_path: Path
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    run_id: str | None = None
+    run_ids: list[str] = field(default_factory=list)
+    output_dir: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_text(self) -> str:
+        """The table as plain text for a terminal; the best value of each column ends in '*'.
+
+        The "Run" column is left out: "Model Version" starts with the run name.
+
+        >>> print(report.to_text())                               # doctest: +SKIP
+        Model Version                          AUC      PR-AUC   ...
+        LogisticRegression-5BF4C556..._1       0.9512*  0.8123*  ...
+        """
+        columns = [c for c in self.table.columns if c != "Run"]
+        marked = _best_rows(self.table)
+        rows = [columns]
+        for i, (_, row) in enumerate(self.table.iterrows()):
+            cells = [str(row["Model Version"])]
+            for col in columns[1:]:
+                star = "*" if i in marked.get(col, ()) else ""
+                cells.append(_format(col, row[col]) + star)
+            rows.append(cells)
+        widths = [max(len(r[j]) for r in rows) for j in range(len(columns))]
+        lines = [
+            "  ".join(
+                cell.ljust(w) if j == 0 else cell.rjust(w)
+                for j, (cell, w) in enumerate(zip(r, widths, strict=True))
+            ).rstrip()
+            for r in rows
+        ]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines.append("(* best in column)")
+        if self.cheapest is not None:
+            lines.append(f"cheapest: {self.cheapest}")
+        lines += [f"skipped {name}: {reason}" for name, reason in self.skipped]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"Comparison({len(self.table)} runs, skipped={len(self.skipped)}, "
+            f"html_path={str(self.html_path)!r})"
+        )
+
+
+# --- entry point ------------------------------------------------------------------------------
+def compare(
+    runs: str | Sequence[str] | None = None,
+    *,
+    tracking: Tracking,
+    experiment: str | None = None,
+    top: int | None = None,
+    by: str = "eval.pr_auc",
+    output_dir: str | Path | None = None,
+    log_report: bool = True,
+) -> Comparison:
+    """Compare up to ten runs side by side and write one HTML report.
+
+    >>> t = accu.tracking()                                                  # doctest: +SKIP
+    >>> report = compare(["keras-5A5C...", "models:/fraud/2"], tracking=t)     # doctest: +SKIP
+    >>> report = compare(experiment="fraud", top=5, by="val_loss", tracking=t)  # doctest: +SKIP
+
+    Args:
+        runs: run ids, run names (``keras-5A5C...``), model versions (``<run name>_<n>`` or
+            ``models:/<name>/<n>``, ``models:/<name>@<alias>``), as a list or one string.
+            Runs of several experiments may be mixed; duplicates are dropped.
+        tracking: the store to read (and to log the report to).
+        experiment: instead of ``runs``, take the ``top`` runs of this experiment by ``by``
+            (lower is better for losses, costs and error counts; see :func:`lower_is_better`).
+            Comparison runs are never selected.
+        top: how many runs to take from ``experiment`` (default 10, at most 10).
+        by: the metric that ranks runs of ``experiment``.
+        output_dir: where to write; default ``./reports/compare-<timestamp>/``.
+        log_report: also log the report as a run tagged ``modeler.comparison=true``, in the
+            experiment of the first compared run.
+
+    Returns:
+        A :class:`Comparison`. Its table has the columns Model Version, Run, AUC, PR-AUC,
+        Precision, Recall, F1-score, Threshold and, when any run has costs, Cost, Optimal
+        threshold, Cost at optimal, Savings: the runs' logged values, unrounded.
+
+    Writes ``report.html``, ``comparison.png``, ``table.csv`` and, with costs,
+    ``cost_comparison.png`` into the output folder.
+
+    Raises:
+        CompareError: neither or both of ``runs`` / ``experiment``; more than 10 runs; no run
+            left to compare.
+        RunNotFoundError: a run id, run name or model version is not in the store.
+        TrackingError: the store could not be read.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from modeler.tracking.store import mlflow_env_defaults
+
+    mlflow_env_defaults()
+    client = MlflowClient(tracking_uri=tracking.uri)
+    try:
+        if runs is not None and not (isinstance(runs, list | tuple) and not runs):
+            if experiment is not None:
+                raise CompareError(
+                    "compare takes either runs or experiment=, not both; got runs and "
+                    f"experiment={experiment!r}"
+                )
+            selected = _select_runs(client, _identifiers(runs))
+            selection = {"runs": "given"}
+        elif experiment is not None:
+            selected = _select_top(client, experiment, _check_top(top), by)
+            selection = {"experiment": experiment, "top": str(_check_top(top)), "by": by}
+        else:
+            raise CompareError(
+                "nothing to compare: pass runs (ids, run names or model versions, e.g. "
+                "compare(['keras-5A5C...', 'models:/fraud/2'])) or an experiment "
+                "(compare(experiment='fraud', top=5, by='eval.pr_auc'))"
+            )
+        loaded, skipped = _load(client, tracking.uri, selected)
+    except CompareError:
+        raise
+    except Exception as exc:
+        from mlflow.exceptions import MlflowException
+
+        if isinstance(exc, MlflowException | OSError):
+            first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            raise TrackingError(f"could not read runs from {tracking.uri!r}: {first}") from exc
+        raise
+    if not loaded:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped)
+        raise CompareError(f"no run left to compare: every selected run was skipped ({reasons})")
+
+    table = _table(loaded)
+    best = _best(table)
+    cheapest = best.get("Cost at optimal")
+    notes: list[str] = []
+    figure = _overlay_figure(loaded, notes)
+    cost_figure = _cost_figure(loaded, notes)
+
+    out = _output_dir(output_dir)
+    report = Comparison(
+        table=table,
+        best=best,
+        cheapest=cheapest,
+        figure=figure,
+        cost_figure=cost_figure,
+        html_path=out / "report.html",
+        skipped=skipped,
+        run_ids=[r.run_id for r in loaded],
+        output_dir=out,
+        notes=notes,
+    )
+    files = _write(report, loaded, selection)
+    if log_report:
+        report.run_id = _log_report(client, loaded, selection, files)
+    return report
+
+
+# --- selection --------------------------------------------------------------------------------
+def _identifiers(runs: str | Iterable[str]) -> list[str]:
+    """Stripped identifiers, duplicates removed keeping order, at most MAX_RUNS."""
+    items = [runs] if isinstance(runs, str) else list(runs)
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise CompareError(
+                "runs must be run ids, run names or model versions (non-empty strings); "
+                f"got {item!r} ({type(item).__name__})"
+            )
+    unique = list(dict.fromkeys(item.strip() for item in items))
+    _check_count(len(unique))
+    return unique
+
+
+def _check_count(n: int) -> None:
+    if n > MAX_RUNS:
+        raise CompareError(
+            f"compare takes at most {MAX_RUNS} runs; {n} were given (after removing duplicates)"
+        )
+
+
+def _check_top(top: int | None) -> int:
+    if top is None:
+        return DEFAULT_TOP
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_RUNS:
+        raise CompareError(f"top must be a whole number from 1 to {MAX_RUNS}; got {top!r}")
+    return top
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _experiment_ids(client: Any) -> list[str]:
+    from mlflow.entities import ViewType
+
+    return [e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)]
+
+
+def _search_ids(client: Any, experiment_ids: list[str], run_ids: Iterable[str]) -> list[Any]:
+    """Runs with these ids: one query, however many ids."""
+    values = sorted(set(run_ids))
+    if not values or not experiment_ids:
+        return []
+    quoted = ", ".join(_quote(v) for v in values)
+    return list(
+        client.search_runs(
+            experiment_ids, filter_string=f"attributes.run_id IN ({quoted})", max_results=1000
+        )
+    )
+
+
+def _search_names(client: Any, experiment_ids: list[str], run_names: Iterable[str]) -> list[Any]:
+    """Runs with these names: one query per name (MLflow's IN takes run ids only)."""
+    found: list[Any] = []
+    if not experiment_ids:
+        return found
+    for name in sorted(set(run_names)):
+        found += client.search_runs(
+            experiment_ids, filter_string=f"attributes.run_name = {_quote(name)}", max_results=100
+        )
+    return found
+
+
+def _registry_run_id(client: Any, ident: str, match: re.Match[str]) -> str:
+    from mlflow.exceptions import MlflowException
+
+    name, version, alias = match["name"], match["version"], match["alias"]
+    try:
+        mv = (
+            client.get_model_version(name, version)
+            if version is not None
+            else client.get_model_version_by_alias(name, alias)
+        )
+    except MlflowException as exc:
+        raise RunNotFoundError(
+            f"model version {ident!r} not found in the registry: {str(exc).splitlines()[0][:200]}"
+        ) from exc
+    if not mv.run_id:
+        raise RunNotFoundError(f"model version {ident!r} has no run to compare (no run_id)")
+    return mv.run_id
+
+
+def _select_runs(client: Any, identifiers: list[str]) -> list[Any]:
+    """Resolve identifiers to runs: one search for all ids, one per name, in order.
+
+    A model version ``<run name>_<n>`` is found through its run name and checked against the
+    run's ``modeler.model_version`` tag, so it costs no query of its own.
+    """
+    registry = {
+        ident: _registry_run_id(client, ident, m)
+        for ident in identifiers
+        if (m := _MODEL_URI.match(ident))
+    }
+    ids = [i for i in identifiers if _RUN_ID.match(i)] + list(registry.values())
+    names = [i for i in identifiers if i not in registry]
+    names += [m["name"] for i in names if (m := _VERSION.match(i))]
+    exp_ids = _experiment_ids(client)
+    by_id = {r.info.run_id: r for r in _search_ids(client, exp_ids, ids)}
+    by_name: dict[str, list[Any]] = {}
+    # A 32-hex string found as an id needs no name query.
+    names = [n for n in names if n not in by_id]
+    for run in _search_names(client, exp_ids, names):
+        by_name.setdefault(run.info.run_name, []).append(run)
+
+    selected: dict[str, Any] = {}
+    for ident in identifiers:
+        run = by_id.get(registry.get(ident, ident)) or _by_name(ident, by_name)
+        if run is None:
+            run = _by_version(ident, by_name)
+        if run is None:
+            raise RunNotFoundError(
+                f"no run with id, name or model version {ident!r} in any active experiment "
+                "(expected a 32-character run id, a run name like 'keras-5A5C...', "
+                "'<run name>_<n>' or 'models:/<name>/<n>')"
+            )
+        # A name and an id of one run are one run: keep its first place.
+        selected.setdefault(run.info.run_id, run)
+    return list(selected.values())
+
+
+def _by_name(ident: str, by_name: dict[str, list[Any]]) -> Any:
+    matches = by_name.get(ident, [])
+    if len(matches) > 1:
+        ids = ", ".join(r.info.run_id for r in matches)
+        raise CompareError(
+            f"run name {ident!r} matches {len(matches)} runs; pass one of their ids: {ids}"
+        )
+    return matches[0] if matches else None
+
+
+def _by_version(ident: str, by_name: dict[str, list[Any]]) -> Any:
+    m = _VERSION.match(ident)
+    if m is None:
+        return None
+    for run in by_name.get(m["name"], []):
+        if run.data.tags.get("modeler.model_version") == ident:
+            return run
+    return None
+
+
+def _select_top(client: Any, experiment: str, top: int, by: str) -> list[Any]:
+    """The ``top`` runs of ``experiment`` by metric ``by``, comparison runs left out."""
+    from mlflow.entities import ViewType
+
+    if not isinstance(by, str) or not by.strip():
+        raise CompareError(f"by must be a metric name such as 'eval.pr_auc'; got {by!r}")
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None or exp.lifecycle_stage == "deleted":
+        names = sorted(e.name for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY))
+        shown = ", ".join(repr(n) for n in names[:20]) or "none"
+        raise CompareError(f"experiment {experiment!r} not found; experiments: {shown}")
+    order = "ASC" if lower_is_better(by) else "DESC"
+    # The metric filter drops runs without it (comparison runs log no metrics); the margin
+    # covers comparison runs that somehow carry it.
+    runs = client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"metrics.`{by}` > -1e308",
+        order_by=[f"metrics.`{by}` {order}", "attributes.start_time DESC"],
+        max_results=top + 20,
+    )
+    picked = [r for r in runs if r.data.tags.get(COMPARISON_TAG) != "true"][:top]
+    if not picked:
+        sample = client.search_runs([exp.experiment_id], max_results=20)
+        logged = sorted({k for r in sample for k in r.data.metrics})
+        shown = ", ".join(logged[:30]) or "none"
+        raise CompareError(
+            f"no run of experiment {experiment!r} has metric {by!r} to rank by; "
+            f"metrics logged there: {shown}"
+        )
+    return picked
+
+
+# --- loading curves ---------------------------------------------------------------------------
+@dataclass
+class _Loaded:
+    run: Any
+    curves: dict
+    cost_curve: dict | None
+
+    @property
+    def run_id(self) -> str:
+        return self.run.info.run_id
+
+    @property
+    def name(self) -> str:
+        return self.run.info.run_name or self.run_id
+
+    @property
+    def version(self) -> str:
+        return self.run.data.tags.get("modeler.model_version") or self.name
+
+    @property
+    def positive_rate(self) -> float:
+        n = self.curves.get("n") or 0
+        return self.curves.get("positives", 0) / n if n else 0.0
+
+
+def _skip_reason(run: Any) -> str | None:
+    """Why a run cannot be overlaid, known from its tags alone (saves a download)."""
+    tags = run.data.tags
+    if tags.get(COMPARISON_TAG) == "true":
+        return "a comparison report, not a model run"
+    task = tags.get("modeler.task")
+    if task is not None and task != "binary":
+        return f"task is {task!r}: only binary runs have PR/ROC curves to overlay"
+    if tags.get("modeler.eval_source") == "none":
+        return "no evaluation (fitted without validation data), so no eval/curves.json"
+    return None
+
+
+def _download_json(uri: str, run: Any, path: str, dst: Path) -> dict:
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    # The run's artifact URI is already known: no get_run per download.
+    repo = get_artifact_repository(run.info.artifact_uri, tracking_uri=uri)
+    folder = dst / run.info.run_id / path.replace("/", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    local = repo.download_artifacts(path, dst_path=str(folder))
+    return json.loads(Path(local).read_text(encoding="utf-8"))
+
+
+def _load_one(uri: str, run: Any, dst: Path) -> tuple[_Loaded | None, str | None]:
+    reason = _skip_reason(run)
+    if reason is not None:
+        return None, reason
+    try:
+        curves = _download_json(uri, run, CURVES_PATH, dst)
+    except Exception as exc:  # a missing or unreadable artifact skips the run, never the report
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return None, f"no readable {CURVES_PATH} ({first})"
+    if not isinstance(curves, dict) or curves.get("schema") != 1:
+        schema = curves.get("schema") if isinstance(curves, dict) else None
+        return None, f"{CURVES_PATH} has schema {schema!r}; this version reads schema 1"
+    if curves.get("task") != "binary":
+        return None, (
+            f"task is {curves.get('task')!r}: only binary runs have PR/ROC curves to overlay"
+        )
+    cost_curve = None
+    if "eval.cost_at_optimal" in run.data.metrics:
+        try:
+            cost_curve = _download_json(uri, run, COST_CURVE_PATH, dst)
+        except Exception:  # the cost columns still come from the metrics
+            cost_curve = None
+    return _Loaded(run, curves, cost_curve), None
+
+
+@contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """No MLflow progress bar per tiny JSON download, unless the user asked for them."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    if key in os.environ:
+        yield
+        return
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
+
+
+def _load(client: Any, uri: str, runs: list[Any]) -> tuple[list[_Loaded], list[tuple[str, str]]]:
+    """Download every run's curves at once (threads: the time is network waits)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    loaded: list[_Loaded] = []
+    skipped: list[tuple[str, str]] = []
+    workers = min(8, max(1, len(runs)))
+    with (
+        tempfile.TemporaryDirectory(prefix="modeler-compare-") as tmp,
+        _no_progress_bars(),
+        ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
+        results = list(pool.map(lambda r: _load_one(uri, r, Path(tmp)), runs))
+    for run, (item, reason) in zip(runs, results, strict=True):
+        if item is not None:
+            loaded.append(item)
+        else:
+            skipped.append((run.info.run_name or run.info.run_id, reason or "unknown"))
+    return loaded, skipped
+
+
+# --- table ------------------------------------------------------------------------------------
+def _threshold(item: _Loaded) -> float:
+    try:
+        return float(item.run.data.tags["modeler.threshold"])
+    except (KeyError, ValueError):
+        return float(item.curves.get("threshold", math.nan))
+
+
+def _table(loaded: list[_Loaded]) -> pd.DataFrame:
+    import pandas as pd
+
+    with_costs = any(
+        key in item.run.data.metrics for item in loaded for key in COST_COLUMNS.values()
+    )
+    rows = []
+    for item in loaded:
+        metrics = item.run.data.metrics
+        row: dict[str, Any] = {"Model Version": item.version, "Run": item.name}
+        row.update({col: metrics.get(key, math.nan) for col, key in METRIC_COLUMNS.items()})
+        row["Threshold"] = _threshold(item)
+        if with_costs:
+            row.update({col: metrics.get(key, math.nan) for col, key in COST_COLUMNS.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _best_rows(table: pd.DataFrame) -> dict[str, list[int]]:
+    """Column -> positions of the rows holding its best value (ties all marked)."""
+    marked: dict[str, list[int]] = {}
+    for col, higher in BEST_HIGHER.items():
+        if col not in table.columns:
+            continue
+        values = table[col].astype(float)
+        if values.isna().all():
+            continue
+        target = values.max() if higher else values.min()
+        marked[col] = [i for i, v in enumerate(values) if v == target]
+    return marked
+
+
+def _best(table: pd.DataFrame) -> dict[str, str]:
+    versions = table["Model Version"].tolist()
+    return {col: versions[rows[0]] for col, rows in _best_rows(table).items()}
+
+
+def _format(col: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if col in ("Cost", "Cost at optimal", "Savings"):
+        return f"{value:,.2f}"
+    if col in ("Threshold", "Optimal threshold"):
+        return f"{value:.4g}"
+    return f"{value:.4f}"
+
+
+# --- figures ----------------------------------------------------------------------------------
+def _short(name: str) -> str:
+    """``LogisticRegression-5BF4C556`` for a legend; the table keeps the full name."""
+    m = _RUN_NAME.match(name)
+    return f"{m['prefix']}{m['hex'][:8]}{m['suffix'] or ''}" if m else name
+
+
+def _colors(n: int) -> list[tuple[float, ...]]:
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10"].colors  # ten distinct colours for at most ten runs
+    return [palette[i % len(palette)] for i in range(n)]
+
+
+def _new_figure(width: float, height: float, ncols: int, legend_rows: int) -> tuple[Any, Any]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    legend_in = 0.2 * legend_rows + 0.1
+    fig = Figure(figsize=(width, height + legend_in), dpi=100)
+    FigureCanvasAgg(fig)  # its own Agg canvas: no pyplot, no global state
+    # Fixed margins with the legends below the axes: a layout engine would cost more time
+    # than drawing, and ten legend entries inside a chart hide the curves.
+    bottom = (legend_in + 0.6) / (height + legend_in)
+    fig.subplots_adjust(left=0.06 if ncols == 2 else 0.1, right=0.98, top=0.93, bottom=bottom)
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, axes
+
+
+def _legend_below(ax: Any) -> None:
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.11), fontsize="small", frameon=False)
+
+
+def _overlay_figure(loaded: list[_Loaded], notes: list[str]) -> Figure:
+    from modeler.evaluation.plots import draw_pr, draw_roc
+
+    colors = _colors(len(loaded))
+    rates: dict[float, list[int]] = {}
+    for i, item in enumerate(loaded):
+        rates.setdefault(round(item.positive_rate, 12), []).append(i)
+    fig, (ax_pr, ax_roc) = _new_figure(13.0, 5.0, 2, len(loaded) + len(rates))
+    for item, color in zip(loaded, colors, strict=True):
+        draw_pr(ax_pr, item.curves, label=_short(item.version), color=color)
+        draw_roc(ax_roc, item.curves, label=_short(item.version), color=color)
+    if len(rates) == 1:
+        (rate,) = rates
+        ax_pr.axhline(rate, ls=":", color="grey", lw=1, label=f"no skill ({rate:.4g})")
+    else:
+        # Different validation sets: each run's no-skill line, dashed in its own colour.
+        for rate, members in sorted(rates.items()):
+            color = colors[members[0]] if len(members) == 1 else "grey"
+            label = f"no skill {rate:.4g} ({len(members)} run{'s' if len(members) > 1 else ''})"
+            ax_pr.axhline(rate, ls="--", color=color, lw=1, label=label)
+        notes.append(
+            "The runs were evaluated on data with different positive rates ("
+            + ", ".join(f"{r:.4g}" for r in sorted(rates))
+            + "): their PR curves and PR-AUCs are not directly comparable."
+        )
+    ax_roc.plot([0, 1], [0, 1], ls=":", color="grey", lw=1, label="chance")
+    ax_pr.set_title("Precision-recall (AP = PR-AUC)")
+    ax_roc.set_title("ROC")
+    _legend_below(ax_pr)
+    _legend_below(ax_roc)
+    return fig
+
+
+def _cost_figure(loaded: list[_Loaded], notes: list[str]) -> Figure | None:
+    from modeler.evaluation.plots import draw_cost
+
+    colors = _colors(len(loaded))
+    with_curve = [(item, c) for item, c in zip(loaded, colors, strict=True) if item.cost_curve]
+    missing = [
+        item.version
+        for item in loaded
+        if item.cost_curve is None and "eval.cost_at_optimal" in item.run.data.metrics
+    ]
+    if missing:
+        notes.append(f"No readable {COST_CURVE_PATH} for: {', '.join(missing)}.")
+    if not with_curve:
+        return None
+    fig, (ax,) = _new_figure(9.0, 4.6, 1, len(with_curve))
+    for item, color in with_curve:
+        draw_cost(ax, item.cost_curve, label=_short(item.version), color=color)
+    ax.set_title("Expected cost against threshold (dot: each run's optimum; lower is better)")
+    _legend_below(ax)
+    return fig
+
+
+def _png(fig: Figure) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+# --- output -----------------------------------------------------------------------------------
+def _output_dir(output_dir: str | Path | None) -> Path:
+    if output_dir is not None:
+        out = Path(output_dir).expanduser().resolve()
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    base = Path("reports").resolve() / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
+    out, n = base, 1
+    while True:  # two reports in one second get their own folders
+        try:
+            out.mkdir(parents=True, exist_ok=False)
+            return out
+        except FileExistsError:
+            n += 1
+            out = base.with_name(f"{base.name}-{n}")
+
+
+def _write(report: Comparison, loaded: list[_Loaded], selection: dict[str, str]) -> list[Path]:
+    """Write the report files; returns their paths."""
+    import base64
+
+    from matplotlib.colors import to_hex
+
+    out = report.output_dir
+    assert out is not None
+    files = []
+    charts = []
+    for fig, name, alt in (
+        (report.figure, "comparison.png", "Precision-recall and ROC curves of the runs"),
+        (report.cost_figure, "cost_comparison.png", "Cost against threshold of the runs"),
+    ):
+        if fig is None:
+            continue
+        data = _png(fig)
+        (out / name).write_bytes(data)
+        files.append(out / name)
+        charts.append({"alt": alt, "src": base64.b64encode(data).decode("ascii")})
+    report.table.to_csv(out / "table.csv", index=False)
+    files.append(out / "table.csv")
+
+    marked = _best_rows(report.table)
+    columns = list(report.table.columns)
+    colors = [to_hex(c) for c in _colors(len(loaded))]
+    rows = []
+    for i, item in enumerate(loaded):
+        values = report.table.iloc[i]
+        rows.append(
+            {
+                "color": colors[i],
+                "run_id": item.run_id,
+                "experiment_id": item.run.info.experiment_id,
+                "cheapest": report.cheapest is not None and item.version == report.cheapest,
+                "cells": [
+                    {
+                        "text": _format(col, values[col]),
+                        "best": i in marked.get(col, ()),
+                        "numeric": col not in ("Model Version", "Run"),
+                    }
+                    for col in columns
+                ],
+            }
+        )
+    html = _render(
+        columns=columns,
+        rows=rows,
+        charts=charts,
+        skipped=report.skipped,
+        notes=report.notes,
+        cheapest=report.cheapest,
+        selection=selection,
+        generated=f"{datetime.now():%Y-%m-%d %H:%M:%S}",
+        n_runs=len(loaded),
+    )
+    report.html_path.write_text(html, encoding="utf-8")
+    files.insert(0, report.html_path)
+    return files
+
+
+def _render(**context: Any) -> str:
+    from importlib.resources import files
+
+    import jinja2
+
+    source = (files("modeler") / "templates" / "report.html.j2").read_text(encoding="utf-8")
+    env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(source).render(**context)
+
+
+def _log_report(
+    client: Any, loaded: list[_Loaded], selection: dict[str, str], files: list[Path]
+) -> str | None:
+    """Log the report as a run of its own; a failure is a warning (raised in test mode)."""
+    from mlflow.entities import Param
+
+    run_id = None
+    try:
+        best_pr = max(loaded, key=lambda i: i.run.data.metrics.get("eval.pr_auc", -math.inf))
+        note = f"Comparison of {len(loaded)} runs (report.html). Best PR-AUC: {best_pr.version}."
+        run = client.create_run(
+            loaded[0].run.info.experiment_id,
+            run_name=f"comparison-{uuid.uuid4().hex.upper()}",
+            tags={COMPARISON_TAG: "true", "mlflow.note.content": note},
+        )
+        run_id = run.info.run_id
+        params = {
+            "runs": ",".join(item.run_id for item in loaded),
+            "n_runs": str(len(loaded)),
+            **{f"selection.{k}": v for k, v in selection.items() if k != "runs"},
+        }
+        client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
+        for path in files:  # only our files: output_dir may hold others
+            client.log_artifact(run_id, str(path))
+        client.set_terminated(run_id, "FINISHED")
+        return run_id
+    except Exception as exc:  # the report is on disk; the MLflow copy is a convenience
+        if test_mode():
+            raise
+        if run_id is not None:
+            with suppress(Exception):  # the warning below says what went wrong
+                client.set_terminated(run_id, "FAILED")
+        first = str(exc).splitlines()[0][:300] if str(exc) else ""
+        warnings.warn(
+            f"modeler could not log the comparison report as a run: {type(exc).__name__}: "
+            f"{first} (the report is at {files[0]})",
+            ModelerWarning,
+            stacklevel=3,
+        )
+        return None
