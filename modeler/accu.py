@@ -88,6 +88,19 @@ class Accu:
 
         return evaluate(self, model, X, y, **options)
 
+    def wait(self) -> None:
+        """Block until runs still being finished in the background are completely written.
+
+        ``fit`` returns as soon as training is done; the end of its run (plots, uploads, the
+        model) is written in the background. The next fit, ``evaluate``, ``compare`` and
+        ``sync`` wait by themselves.
+
+        >>> accu.wait()                # doctest: +SKIP
+        """
+        from modeler.tracking.autolog import hooks_of
+
+        hooks_of(self).wait()
+
     def sync(self) -> list[str]:
         """Upload runs kept in ``mlruns/outbox`` while the store was unreachable.
 
@@ -96,6 +109,7 @@ class Accu:
         """
         from modeler.tracking.outbox import sync
 
+        self.wait()
         return sync()
 
     def compare(self, runs: Any = None, **options: Any) -> Any:
@@ -106,6 +120,7 @@ class Accu:
         """
         from modeler.compare import compare
 
+        self.wait()
         return compare(runs, tracking=self.tracking(), **options)
 
 

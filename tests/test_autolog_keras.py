@@ -256,6 +256,7 @@ def test_logging_failure_never_fails_the_fit(autolog, monkeypatch):
     x, y = make_data()
     with pytest.warns(ModelerWarning, match="disk full"):
         history = binary_model().fit(x, y, validation_split=0.2, epochs=2, verbose=0)
+        accu.wait()  # the run is finished in the background; its warnings show on wait
     assert len(history.epoch) == 2
     run = store.only_run()
     assert run.info.status == "FINISHED"
@@ -342,3 +343,21 @@ def test_multiclass_and_regression_do_not_crash(autolog):
     pred = reg.predict(x[420:], verbose=0).ravel()
     assert regr.data.metrics["eval.mae"] == pytest.approx(np.abs(pred - yr[420:]).mean(), rel=1e-6)
     assert {"eval.rmse", "eval.r2"} <= set(regr.data.metrics)
+
+
+def test_background_finishing_returns_early_and_loses_nothing(autolog, monkeypatch):
+    """With test mode off, the end of the run is written on a thread; the next fit waits."""
+    monkeypatch.setenv("MODELER_TEST_MODE", "0")
+    store = autolog()
+    x, y = make_data()
+    model = binary_model()
+    model.fit(x[:900], y[:900], validation_data=(x[900:], y[900:]), epochs=1, verbose=0)
+    first_scores = model.predict(x[900:], verbose=0).ravel()
+    model.fit(x[:900], y[:900], validation_data=(x[900:], y[900:]), epochs=1, verbose=0)
+    first, second = store.runs()  # runs() waits, as accu.compare does
+    assert first.info.status == second.info.status == "FINISHED"
+    assert_metrics(first, y[900:], first_scores)  # the model as the first fit returned it
+    assert_metrics(second, y[900:], model.predict(x[900:], verbose=0).ravel())
+    for run in (first, second):
+        arts = {a.path for a in store.client.list_artifacts(run.info.run_id)}
+        assert {"eval", "model_summary.txt"} <= arts

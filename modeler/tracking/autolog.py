@@ -50,6 +50,7 @@ def autolog(
     hooks = hooks_of(accu)
     if disable:
         hooks.enabled = False
+        hooks.settle()
         hooks.restore()
         return
     _check("log_models", log_models, bool, "True or False")
@@ -100,7 +101,23 @@ def autolog(
     )
     hooks.enabled = True
     _install(hooks)
+    _warm_up(hooks)
     _offer_sync()
+
+
+def _warm_up(hooks: Hooks) -> None:
+    """Open the store on a thread now, so the first fit does not wait for it (~1-2 s)."""
+    import threading
+
+    from modeler.tracking.store import connect
+
+    def open_store() -> None:
+        try:
+            connect(hooks.tracking())
+        except Exception:  # the first run will meet the same problem and handle it
+            pass
+
+    threading.Thread(target=open_store, name="modeler-warm-up", daemon=True).start()
 
 
 def _offer_sync() -> None:
@@ -153,6 +170,7 @@ def evaluate(
     from modeler.tracking.writer import RunWriter
 
     hooks = hooks_of(accu)
+    hooks.wait()  # the model's run may still be finishing in the background
     threshold = check_threshold(hooks.options.threshold if threshold is None else threshold)
     is_scores = isinstance(model, np.ndarray | list | tuple) or hasattr(model, "to_numpy")
     run_id = None if is_scores else _run_of(hooks, model)

@@ -69,6 +69,7 @@ class Hooks:
         self.runs: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         self.last_run_id: str | None = None
         self.pipeline_samplings: list[dict[str, Any]] = []
+        self._finisher: Any = None
 
     def record_sampler(self, sampler: Any, y: Any, y_res: Any, X_res: Any) -> None:
         """A sampler ran: inside a logged fit it goes on that run, else on the next one."""
@@ -142,6 +143,51 @@ class Hooks:
             self.runs[model] = writer.run_id
         except TypeError:  # an object without weak references
             pass
+
+    # --- finishing ------------------------------------------------------------------------
+    @property
+    def finisher(self) -> Any:
+        if self._finisher is None:
+            from modeler.tracking.finisher import Finisher
+
+            self._finisher = Finisher()
+        return self._finisher
+
+    def wait(self) -> None:
+        """Block until every run still being finished in the background is written."""
+        if self._finisher is not None:
+            self._finisher.wait()
+
+    def settle(self) -> None:
+        """Like :meth:`wait` before a fit: a failure there is a warning, never an exception."""
+        from modeler.tracking.finisher import notify
+
+        try:
+            self.wait()
+        except Exception as exc:
+            notify(f"modeler: finishing the previous run failed: {type(exc).__name__}: {exc}")
+
+    def complete(self, writer: Any, tail: Callable[[], None]) -> None:
+        """Run ``tail`` (evaluation, model) and end the run: in the background when we may.
+
+        Runs the user opened, test mode and ``MODELER_BACKGROUND=0`` finish in the caller.
+        """
+        import os
+
+        from modeler.config import test_mode
+
+        def job() -> None:
+            try:
+                tail()
+            finally:
+                self.finish(writer, "FINISHED")
+
+        background = (writer.owned and not test_mode()
+                      and os.environ.get("MODELER_BACKGROUND", "1") != "0")
+        if background:
+            self.finisher.submit(job)
+        else:
+            job()
 
     def finish(self, writer: Any, status: str) -> None:
         """End the run; a failure here is a warning, never an exception in the user's fit."""

@@ -55,6 +55,7 @@ def patch(hooks: Hooks) -> None:
     def fit(self, *args, **kwargs):
         if not hooks.enabled or nested.depth > 0:
             return original(self, *args, **kwargs)
+        hooks.settle()  # the previous run is written before this model trains again
         bound = signature.bind(self, *args, **kwargs)
         return KerasFit(self, bound.arguments, hooks).run(original, args, kwargs)
 
@@ -167,8 +168,10 @@ class KerasFit:
             self.hooks.finish(self.writer, status)
             raise
         self.hooks.remember(self.model, self.writer)
-        self._after_fit(history)
-        self.hooks.finish(self.writer, "FINISHED")
+        predicted = None
+        with self.writer.guard("predictions"):
+            predicted = self._predict()
+        self.hooks.complete(self.writer, lambda: self._after_fit(history, predicted))
         return history
 
     # --- before -----------------------------------------------------------------------------
@@ -224,7 +227,7 @@ class KerasFit:
         return kwargs
 
     # --- after -------------------------------------------------------------------------------
-    def _after_fit(self, history: Any) -> None:
+    def _after_fit(self, history: Any, predicted: tuple[Any, Any, Any] | None) -> None:
         writer, model = self.writer, self.model
         with writer.guard("model summary"):
             epochs_run = len(getattr(history, "epoch", []) or [])
@@ -241,53 +244,43 @@ class KerasFit:
             lines: list[str] = []
             model.summary(print_fn=lambda line, *a, **k: lines.append(line))
             writer.log_files({"model_summary.txt": "\n".join(lines)})
-        with writer.guard("evaluation"):
-            self._evaluate()
+        if predicted is not None:
+            y, out, sw = predicted
+            with writer.guard("evaluation"):
+                self.hooks.evaluate(writer, y, out, sample_weight=sw, frame=self.eval_frame(),
+                                    extra_tags={"modeler.eval_source": self.eval_source})
         if self.hooks.options.log_models:
             with writer.guard("model"):
-                self._log_model()
+                self._log_model(predicted)
 
-    def _evaluate(self) -> None:
+    def _predict(self) -> tuple[Any, Any, Any] | None:
+        """Labels, outputs and weights of the held-out data, from the model as returned.
+
+        Runs before ``fit`` returns (the weights may change afterwards); None when there is
+        nothing to evaluate.
+        """
         writer = self.writer
         if self.recorder is not None and self.recorder.batches:
             y, out, sw = _predict_batches(self.model, self.recorder.batches)
         elif self.eval_source == "dataset":
             y, out, sw = _predict_batches(
-                self.model, _iterate(self.eval_data, self.args.get("validation_steps"))
-            )
+                self.model, _iterate(self.eval_data, self.args.get("validation_steps")))
         elif self.eval_data is not None:
             x, y, sw = self.eval_data
-            batch = self.args.get("validation_batch_size") or max(
-                self.args.get("batch_size") or 32, 2048
-            )
-            out = self.model.predict(x, batch_size=batch, verbose=0)
+            out = predict(self.model, x)
         else:
             y = None
         if y is None:
             writer.set_tags({"modeler.eval_source": "none"})
-            warnings.warn(
-                "modeler: this fit has no validation data, so the run has no eval.* "
-                "metrics (pass validation_data= or validation_split=)",
-                ModelerWarning,
-                stacklevel=5,
-            )
-            return
+            warnings.warn("modeler: this fit has no validation data, so the run has no eval.* "
+                          "metrics (pass validation_data= or validation_split=)",
+                          ModelerWarning, stacklevel=5)
+            return None
         if isinstance(out, list | tuple | dict):
-            writer.set_tags(
-                {
-                    "modeler.eval_source": self.eval_source,
-                    "modeler.eval_skipped": "multi-output model",
-                }
-            )
-            return
-        self.hooks.evaluate(
-            writer,
-            y,
-            out,
-            sample_weight=sw,
-            frame=self.eval_frame(),
-            extra_tags={"modeler.eval_source": self.eval_source},
-        )
+            writer.set_tags({"modeler.eval_source": self.eval_source,
+                             "modeler.eval_skipped": "multi-output model"})
+            return None
+        return y, out, sw
 
     def eval_frame(self) -> Any:
         """The validation features when they are a DataFrame (for cost columns)."""
@@ -296,7 +289,7 @@ class KerasFit:
             return x if hasattr(x, "columns") else None
         return None
 
-    def _log_model(self) -> None:
+    def _log_model(self, predicted: tuple[Any, Any, Any] | None) -> None:
         import keras
         import mlflow.keras
 
@@ -308,8 +301,26 @@ class KerasFit:
         except ImportError:  # another backend
             pass
         info = self.writer.log_model(mlflow.keras, self.model, pip_requirements=reqs,
+                                     signature=self._signature(predicted),
                                      registered_model_name=self.hooks.options.register_model)
         self.hooks.model_logged(self.writer, info)
+
+
+    def _signature(self, predicted: tuple[Any, Any, Any] | None) -> Any:
+        """Input/output schema from a few validation rows, when they are plain arrays."""
+        if predicted is None or not isinstance(self.eval_data, tuple):
+            return None
+        x = self.eval_data[0]
+        if not (isinstance(x, np.ndarray) or hasattr(x, "columns")):
+            return None
+        from mlflow.models import infer_signature
+
+        return infer_signature(x[:5], np.asarray(predicted[1])[:5])
+
+
+def predict(model: Any, x: Any) -> Any:
+    """Model outputs as ``model.predict`` gives them, so eval.* equals what users compute."""
+    return model.predict(x, batch_size=2048, verbose=0)
 
 
 def _rows(x: Any) -> int | None:

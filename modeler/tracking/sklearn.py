@@ -59,6 +59,7 @@ def _wrap(original: Any, hooks: Hooks) -> Any:
     def fit(self, X, y=None, *args, **kwargs):
         if not hooks.enabled or nested.depth > 0:
             return original(self, X, y, *args, **kwargs)
+        hooks.settle()  # the previous run is written before this estimator trains again
         return SklearnFit(self, hooks).run(original, X, y, args, kwargs)
 
     fit.__modeler_wrapped__ = True  # type: ignore[attr-defined]
@@ -164,41 +165,31 @@ class SklearnFit:
             hooks.finish(writer, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
             raise
         hooks.remember(est, writer)
+        if hooks.options.validation is None:
+            with writer.guard("tags"):
+                writer.set_tags({"modeler.eval_source": "none"})
+            warnings.warn(
+                f"modeler: {type(est).__name__} was fitted with no validation data, so the run "
+                "has no eval.* metrics (use accu.autolog(validation=(X_val, y_val)) or "
+                "accu.evaluate(model, X_val, y_val))", ModelerWarning, stacklevel=4)
+        samplings = list(hooks.pipeline_samplings)
+        hooks.complete(writer, lambda: self._after_fit(samplings))
+        return result
+
+    def _after_fit(self, samplings: list[dict[str, Any]]) -> None:
+        writer, hooks = self.writer, self.hooks
         with writer.guard("sampling"):
-            if hooks.pipeline_samplings:
-                writer.set_tags(
-                    {
-                        "modeler.sampling": json.dumps(
-                            hooks.pipeline_samplings[0]
-                            if len(hooks.pipeline_samplings) == 1
-                            else hooks.pipeline_samplings
-                        )
-                    }
-                )
-        with writer.guard("evaluation"):
-            self._evaluate()
+            if samplings:
+                writer.set_tags({"modeler.sampling": json.dumps(
+                    samplings[0] if len(samplings) == 1 else samplings)})
+        if hooks.options.validation is not None:
+            X_val, y_val = hooks.options.validation
+            with writer.guard("evaluation"):
+                log_model_evaluation(hooks, writer, self.estimator, X_val, y_val,
+                                     source="validation")
         if hooks.options.log_models:
             with writer.guard("model"):
                 self._log_model()
-        hooks.finish(writer, "FINISHED")
-        return result
-
-    def _evaluate(self) -> None:
-        validation = self.hooks.options.validation
-        if validation is None:
-            self.writer.set_tags({"modeler.eval_source": "none"})
-            warnings.warn(
-                f"modeler: {type(self.estimator).__name__} was fitted with no validation data, "
-                "so the run has no eval.* metrics (use accu.autolog(validation=(X_val, y_val)) "
-                "or accu.evaluate(model, X_val, y_val))",
-                ModelerWarning,
-                stacklevel=5,
-            )
-            return
-        X_val, y_val = validation
-        log_model_evaluation(
-            self.hooks, self.writer, self.estimator, X_val, y_val, source="validation"
-        )
 
     def _log_model(self) -> None:
         import mlflow.sklearn

@@ -18,14 +18,13 @@ import shutil
 import tempfile
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from modeler.config import Tracking, test_mode
-from modeler.errors import ModelerWarning
+from modeler.tracking.finisher import notify
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit for a param value
 FLUSH_SECONDS = 5.0  # per-epoch metrics reach the UI at most this late
@@ -210,10 +209,10 @@ class RunWriter:
             tags=dict(tags or {}), server_run_id=self.run_id or None, reason=reason)
         if not self.run_id:
             self.run_id = f"outbox-{self.outbox.id}"
-        warnings.warn(
+        notify(
             f"modeler: the tracking store {self.tracking_uri} could not be reached ({reason}); "
             f"run {self.run_name} is kept in {self.outbox.root} and nothing is lost. "
-            "Run `modeler sync` when the store is back.", ModelerWarning, stacklevel=4)
+            "Run `modeler sync` when the store is back.", stacklevel=4)
 
     # --- params, tags, metrics ------------------------------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -365,8 +364,7 @@ class RunWriter:
             first = str(exc).splitlines()[0][:300] if str(exc) else ""
             message = f"{what}: {type(exc).__name__}: {first}"
             self.errors.append(message)
-            warnings.warn(f"modeler could not log {message} (training is unaffected)",
-                          ModelerWarning, stacklevel=3)
+            notify(f"modeler could not log {message} (training is unaffected)")
 
 
 @contextmanager
@@ -378,5 +376,5 @@ def guard_start(what: str = "the run") -> Iterator[None]:
         if test_mode():
             raise
         first = str(exc).splitlines()[0][:300] if str(exc) else ""
-        warnings.warn(f"modeler could not log {what}: {type(exc).__name__}: {first} "
-                      "(training is unaffected)", ModelerWarning, stacklevel=4)
+        notify(f"modeler could not log {what}: {type(exc).__name__}: {first} "
+               "(training is unaffected)", stacklevel=4)
