@@ -558,6 +558,21 @@ def _threshold(item: _Loaded) -> float:
         return float(item.curves.get("threshold", math.nan))
 
 
+def _sampling(run: Any) -> str:
+    """How the training data was balanced: the sampler, class weights, or none."""
+    raw = run.data.tags.get("modeler.sampling")
+    if raw:
+        try:
+            records = json.loads(raw)
+        except ValueError:
+            return raw[:40]
+        records = records if isinstance(records, list) else [records]
+        return "+".join(str(r.get("method", "?")) for r in records)
+    if run.data.params.get("class_weight") not in (None, "None", "null"):
+        return "class weights"
+    return "none"
+
+
 def _table(loaded: list[_Loaded]) -> pd.DataFrame:
     import pandas as pd
 
@@ -567,7 +582,8 @@ def _table(loaded: list[_Loaded]) -> pd.DataFrame:
     rows = []
     for item in loaded:
         metrics = item.run.data.metrics
-        row: dict[str, Any] = {"Model Version": item.version, "Run": item.name}
+        row: dict[str, Any] = {"Model Version": item.version, "Run": item.name,
+                               "Sampling": _sampling(item.run)}
         row.update({col: metrics.get(key, math.nan) for col, key in METRIC_COLUMNS.items()})
         row["Threshold"] = _threshold(item)
         if with_costs:
@@ -759,7 +775,7 @@ def _write(report: Comparison, loaded: list[_Loaded], selection: dict[str, str])
                     {
                         "text": _format(col, values[col]),
                         "best": i in marked.get(col, ()),
-                        "numeric": col not in ("Model Version", "Run"),
+                        "numeric": col not in ("Model Version", "Run", "Sampling"),
                     }
                     for col in columns
                 ],
