@@ -50,7 +50,13 @@ class Tracking:
 
     @property
     def artifact_location(self) -> str | None:
-        return (self.store_dir / "artifacts").as_uri() if self.store_dir else None
+        """Where experiments modeler creates keep artifacts: beside a SQLite database."""
+        if self.store_dir is not None:
+            return (self.store_dir / "artifacts").as_uri()
+        if self.uri.startswith("sqlite:///"):
+            db = Path(self.uri[len("sqlite:///"):])
+            return (db.parent.resolve() / "artifacts").as_uri() if db.name else None
+        return None  # a server decides (e.g. --artifacts-destination)
 
 
 def embedded_store_dir(cwd: Path | None = None) -> Path:

@@ -141,3 +141,44 @@ def test_non_binary_labels_and_bad_scores_are_clear_errors(store, data):
     bad[3] = np.nan
     with pytest.raises(EvaluationError, match="NaN"):
         accu.evaluate(bad, None, yv)
+
+
+def test_test_set_evaluation_beside_validation_and_by_run_id(autolog, data):
+    X, y, Xv, yv = data
+    store = autolog(validation=(Xv, yv))
+    clf = LogisticRegression().fit(X, y)
+    (run,) = store.runs()
+    # a copy of the model (e.g. loaded back) is attached by run id; test.* keeps eval.* intact
+    metrics = accu.evaluate(clf, X[:200], y[:200], run_id=run.info.run_id, prefix="test")
+    (after,) = store.runs()
+    assert after.data.metrics["eval.roc_auc"] == run.data.metrics["eval.roc_auc"]
+    assert after.data.metrics["test.roc_auc"] == pytest.approx(
+        roc_auc_score(y[:200], clf.predict_proba(X[:200])[:, 1]), abs=1e-9)
+    assert metrics["n"] == 200 and after.data.tags["modeler.test_source"] == "explicit"
+    assert {"test/curves.json", "eval/curves.json"} <= {
+        a.path for d in ("eval", "test") for a in store.client.list_artifacts(run.info.run_id, d)}
+    with pytest.raises(OptionError, match="prefix"):
+        accu.evaluate(clf, Xv, yv, prefix="Test Set")
+
+
+def test_tracking_uri_from_the_environment_stays_for_every_fit(monkeypatch, tmp_path, data):
+    import os
+
+    from mlflow.tracking import MlflowClient
+
+    X, y, Xv, yv = data
+    uri = f"sqlite:///{tmp_path / 'team.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    accu.autolog(validation=(Xv, yv))
+    try:
+        for c in (0.1, 1.0, 10.0):
+            LogisticRegression(C=c).fit(X, y)
+        accu.wait()
+    finally:
+        accu.autolog(disable=True)
+    assert os.environ["MLFLOW_TRACKING_URI"] == uri
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("modeler").experiment_id])
+    assert len(runs) == 3
+    # artifacts beside the database, not in ./mlruns of whatever folder the notebook ran in
+    assert all(r.info.artifact_uri.startswith((tmp_path / "artifacts").as_uri()) for r in runs)

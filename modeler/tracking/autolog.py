@@ -157,13 +157,21 @@ def _patch(hooks: Hooks, framework: str) -> None:
 
 
 def evaluate(
-    accu: Any, model: Any, X: Any, y: Any, *, threshold: float | None = None, costs: Any = None
+    accu: Any, model: Any, X: Any, y: Any, *, threshold: float | None = None, costs: Any = None,
+    run_id: str | None = None, prefix: str = "eval",
 ) -> dict[str, float]:
     """Evaluate ``model`` (or an array of scores) on held-out data and log it.
 
-    The evaluation goes on the run that ``fit`` made for this model under autolog; otherwise
-    an evaluation-only run is created. Returns the metrics (without the ``eval.`` prefix).
+    The evaluation goes on ``run_id`` if given, else on the run that ``fit`` made for this
+    model under autolog, else on a new evaluation-only run. ``prefix="test"`` logs
+    ``test.*`` metrics and ``test/`` artifacts beside the run's ``eval.*``. Returns the
+    metrics (without the prefix).
     """
+    import re
+
+    if not isinstance(prefix, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", prefix):
+        raise OptionError(f"evaluate prefix must be a lowercase name like 'eval' or 'test'; "
+                          f"got {prefix!r}")
     import numpy as np
 
     from modeler.evaluation.metrics import check_threshold
@@ -173,14 +181,16 @@ def evaluate(
     hooks.wait()  # the model's run may still be finishing in the background
     threshold = check_threshold(hooks.options.threshold if threshold is None else threshold)
     is_scores = isinstance(model, np.ndarray | list | tuple) or hasattr(model, "to_numpy")
-    run_id = None if is_scores else _run_of(hooks, model)
+    if run_id is None and not is_scores:
+        run_id = _run_of(hooks, model)
     if run_id is not None:
         writer = RunWriter.attach(hooks.tracking(), run_id)
     else:
         model_type = "scores" if is_scores else _model_type(model)
         writer = RunWriter.start(hooks.tracking(), model_type, tags=hooks.options.tags)
     try:
-        metrics = evaluate_into(hooks, writer, model, X, y, threshold=threshold, costs=costs)
+        metrics = evaluate_into(hooks, writer, model, X, y, threshold=threshold, costs=costs,
+                                prefix=prefix)
     except BaseException:
         writer.end("FAILED")
         raise
@@ -190,7 +200,7 @@ def evaluate(
 
 
 def evaluate_into(hooks: Hooks, writer: Any, model: Any, X: Any, y: Any, *,
-                  threshold: float, costs: Any = None) -> dict[str, float]:
+                  threshold: float, costs: Any = None, prefix: str = "eval") -> dict[str, float]:
     """Score ``model`` (or take an array of scores) on ``(X, y)`` and log it to ``writer``."""
     import numpy as np
 
@@ -201,15 +211,15 @@ def evaluate_into(hooks: Hooks, writer: Any, model: Any, X: Any, y: Any, *,
     tags = {"modeler.eval_source": "explicit"}
     if isinstance(model, np.ndarray | list | tuple) or hasattr(model, "to_numpy"):
         return log_evaluation(writer, y, np.asarray(model), threshold=threshold, costs=costs,
-                              frame=frame, extra_tags=tags)
+                              frame=frame, extra_tags=tags, prefix=prefix)
     if _is_keras(model):
         outputs = model.predict(X, batch_size=2048, verbose=0)
         return log_evaluation(writer, y, outputs, threshold=threshold, costs=costs,
-                              frame=frame, extra_tags=tags)
+                              frame=frame, extra_tags=tags, prefix=prefix)
     from modeler.tracking.sklearn import log_model_evaluation
 
     return log_model_evaluation(hooks, writer, model, X, y, source="explicit",
-                                threshold=threshold, costs=costs)
+                                threshold=threshold, costs=costs, prefix=prefix)
 
 
 def _run_of(hooks: Hooks, model: Any) -> str | None:

@@ -66,18 +66,24 @@ def log_evaluation(
     sample_weight: Any = None,
     classes: list[str] | None = None,
     extra_tags: dict[str, str] | None = None,
+    prefix: str = "eval",
 ) -> dict[str, float]:
-    """Compute the final evaluation once and write it to the run. Returns the metrics."""
+    """Compute the final evaluation once and write it to the run. Returns the metrics.
+
+    ``prefix`` names the metrics (``<prefix>.roc_auc``) and the artifact folder; the
+    default ``eval`` is what ``compare`` reads. Another prefix (``test``) keeps a second
+    evaluation beside it, with tags ``modeler.<prefix>_source`` / ``modeler.<prefix>_threshold``.
+    """
     from modeler.evaluation import check_threshold
 
     threshold = check_threshold(threshold)
     task, outputs, tags = resolve_task(y_true, outputs)
-    tags = {
-        **tags,
-        **(extra_tags or {}),
-        "modeler.task": task,
-        "modeler.threshold": repr(threshold),
-    }
+    tags = {**tags, **(extra_tags or {}), "modeler.task": task,
+            "modeler.threshold": repr(threshold)}
+    if prefix != "eval":
+        tags = {k.replace("modeler.eval_", f"modeler.{prefix}_").replace(
+            "modeler.threshold", f"modeler.{prefix}_threshold"): v for k, v in tags.items()
+            if k != "modeler.task"}
     with tempfile.TemporaryDirectory(prefix="modeler-eval-") as tmp:
         out = Path(tmp)
         if task == "binary":
@@ -87,8 +93,8 @@ def log_evaluation(
         else:
             metrics = _regression(out, y_true, outputs)
         writer.set_tags(tags)
-        writer.log_metrics({f"eval.{k}": v for k, v in metrics.items()}, flush=True)
-        writer.log_dir(out, "eval")
+        writer.log_metrics({f"{prefix}.{k}": v for k, v in metrics.items()}, flush=True)
+        writer.log_dir(out, prefix)
     return metrics
 
 

@@ -311,7 +311,7 @@ class KerasFit:
         if predicted is None or not isinstance(self.eval_data, tuple):
             return None
         x = self.eval_data[0]
-        if not (isinstance(x, np.ndarray) or hasattr(x, "columns")):
+        if not isinstance(x, np.ndarray):  # mlflow.keras takes tensor-based signatures only
             return None
         from mlflow.models import infer_signature
 

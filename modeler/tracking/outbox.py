@@ -225,9 +225,10 @@ class _Replayer:
             self.client.log_inputs(self.run_id, datasets=dataset_inputs(op["datasets"]))
         elif kind == "register":
             import mlflow
-            from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
-            with _use_tracking_uri(self.run["tracking_uri"]):
+            from modeler.tracking.writer import use_tracking_uri
+
+            with use_tracking_uri(self.run["tracking_uri"]):
                 version = mlflow.register_model(f"runs:/{self.run_id}/model", op["name"])
             self.client.set_tag(self.run_id, "modeler.model_version",
                                 f"{self.run['run_name']}_{version.version}")

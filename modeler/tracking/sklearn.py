@@ -209,37 +209,19 @@ class SklearnFit:
         self.hooks.model_logged(self.writer, info)
 
 
-def log_model_evaluation(
-    hooks: Hooks,
-    writer: Any,
-    model: Any,
-    X: Any,
-    y: Any,
-    *,
-    source: str,
-    threshold: float | None = None,
-    costs: Any = None,
-) -> dict[str, float]:
-    scores, tags, names = model_scores(model, X)
-    kwargs: dict[str, Any] = {
-        "frame": X if hasattr(X, "columns") else None,
-        "classes": names,
-        "extra_tags": {**tags, "modeler.eval_source": source},
-    }
-    if costs is not None:
-        kwargs["costs"] = costs
-    if threshold is not None:
-        from modeler.tracking.evaluate import log_evaluation
+def log_model_evaluation(hooks: Hooks, writer: Any, model: Any, X: Any, y: Any, *,
+                         source: str, threshold: float | None = None, costs: Any = None,
+                         prefix: str = "eval") -> dict[str, float]:
+    """Score a fitted estimator on ``(X, y)`` and log the evaluation to ``writer``."""
+    from modeler.tracking.evaluate import log_evaluation
 
-        return log_evaluation(
-            writer,
-            y,
-            scores,
-            threshold=threshold,
-            costs=costs if costs is not None else hooks.options.costs,
-            **{k: v for k, v in kwargs.items() if k != "costs"},
-        )
-    return hooks.evaluate(writer, y, scores, **kwargs)
+    scores, tags, names = model_scores(model, X)
+    return log_evaluation(
+        writer, y, scores,
+        threshold=hooks.options.threshold if threshold is None else threshold,
+        costs=hooks.options.costs if costs is None else costs,
+        frame=X if hasattr(X, "columns") else None, classes=names,
+        extra_tags={**tags, "modeler.eval_source": source}, prefix=prefix)
 
 
 def _rows(X: Any) -> int | None:

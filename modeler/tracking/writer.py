@@ -98,6 +98,31 @@ def dataset_inputs(records: list[dict[str, Any]]) -> list[Any]:
     return inputs
 
 
+@contextmanager
+def use_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's fluent API on ``uri`` for a moment; the user's settings come back intact.
+
+    (MLflow's own ``_use_tracking_uri`` deletes ``MLFLOW_TRACKING_URI`` from the
+    environment when no URI had been set in code, so later runs would go elsewhere.)
+    """
+    import os
+
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    saved_env = os.environ.get("MLFLOW_TRACKING_URI")
+    saved = utils._tracking_uri
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved)
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env
+
+
 def _down(uri: str) -> bool:
     from modeler.state import SESSION
 
@@ -339,9 +364,7 @@ class RunWriter:
         if current is not None and current.info.run_id == self.run_id:
             yield
             return
-        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-
-        with _use_tracking_uri(self.tracking_uri):
+        with use_tracking_uri(self.tracking_uri):
             mlflow.start_run(run_id=self.run_id)
             try:
                 yield
