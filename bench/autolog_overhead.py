@@ -36,9 +36,10 @@ def workload():
     df["Amount"] = np.log(df["Amount"] + 0.001)
     y = df.pop("Class").to_numpy().astype("float32")
     X = df.to_numpy()
-    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
-    X_tr, X_val, y_tr, y_val = train_test_split(X_tr, y_tr, test_size=0.2, stratify=y_tr,
-                                                random_state=0)
+    X_tr, _, y_tr, _ = train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
+    X_tr, X_val, y_tr, y_val = train_test_split(
+        X_tr, y_tr, test_size=0.2, stratify=y_tr, random_state=0
+    )
     scaler = StandardScaler().fit(X_tr)
     clip = lambda a: np.clip(scaler.transform(a), -5, 5).astype("float32")  # noqa: E731
     return clip(X_tr), y_tr, clip(X_val), y_val
@@ -48,17 +49,28 @@ def make_model(n_features: int):
     import keras
 
     keras.utils.set_random_seed(0)
-    metrics = [keras.metrics.TruePositives(name="tp"), keras.metrics.FalsePositives(name="fp"),
-               keras.metrics.TrueNegatives(name="tn"), keras.metrics.FalseNegatives(name="fn"),
-               keras.metrics.BinaryAccuracy(name="accuracy"),
-               keras.metrics.Precision(name="precision"), keras.metrics.Recall(name="recall"),
-               keras.metrics.AUC(name="auc"), keras.metrics.AUC(name="prc", curve="PR")]
-    model = keras.Sequential([keras.Input((n_features,)),
-                              keras.layers.Dense(16, activation="relu"),
-                              keras.layers.Dropout(0.5),
-                              keras.layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
-                  metrics=metrics)
+    metrics = [
+        keras.metrics.TruePositives(name="tp"),
+        keras.metrics.FalsePositives(name="fp"),
+        keras.metrics.TrueNegatives(name="tn"),
+        keras.metrics.FalseNegatives(name="fn"),
+        keras.metrics.BinaryAccuracy(name="accuracy"),
+        keras.metrics.Precision(name="precision"),
+        keras.metrics.Recall(name="recall"),
+        keras.metrics.AUC(name="auc"),
+        keras.metrics.AUC(name="prc", curve="PR"),
+    ]
+    model = keras.Sequential(
+        [
+            keras.Input((n_features,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=metrics
+    )
     return model
 
 
@@ -73,11 +85,12 @@ def main() -> None:
     from modeler import accu
 
     X, y, Xv, yv = workload()
-    print(f"train {X.shape}, validation {Xv.shape}, positives {int(y.sum())}+{int(yv.sum())}, "
-          f"{args.epochs} epochs, batch 2048, {args.rounds} rounds")
+    print(
+        f"train {X.shape}, validation {Xv.shape}, positives {int(y.sum())}+{int(yv.sum())}, "
+        f"{args.epochs} epochs, batch 2048, {args.rounds} rounds"
+    )
     tmp = Path(tempfile.mkdtemp(prefix="modeler-bench-"))
-    fit_kw = {"batch_size": 2048, "epochs": args.epochs, "validation_data": (Xv, yv),
-              "verbose": 0}
+    fit_kw = {"batch_size": 2048, "epochs": args.epochs, "validation_data": (Xv, yv), "verbose": 0}
 
     def timed(fn) -> float:
         t = time.perf_counter()
@@ -122,8 +135,11 @@ def main() -> None:
             times[name].append(result["fit"])
             if "complete" in result:
                 complete.append(result["complete"])
-        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items())
-              + f", accu run complete {complete[-1]:.2f} s")
+        print(
+            f"round {r + 1}: "
+            + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items())
+            + f", accu run complete {complete[-1]:.2f} s"
+        )
 
     ours_ratio = [o / b for o, b in zip(times["accu.autolog"], times["bare"], strict=True)]
     mlf_ratio = [m / b for m, b in zip(times["mlflow.keras.autolog"], times["bare"], strict=True)]
@@ -134,14 +150,20 @@ def main() -> None:
     print(f"{'variant':<22}{'median s':>10}{'/ bare':>10}")
     print(f"{'bare fit':<22}{med(times['bare']):>10.2f}{1.0:>10.2f}")
     print(f"{'accu.autolog()':<22}{med(times['accu.autolog']):>10.2f}{med(ours_ratio):>10.3f}")
-    print(f"{'mlflow.keras.autolog()':<22}{med(times['mlflow.keras.autolog']):>10.2f}"
-          f"{med(mlf_ratio):>10.3f}")
+    print(
+        f"{'mlflow.keras.autolog()':<22}{med(times['mlflow.keras.autolog']):>10.2f}"
+        f"{med(mlf_ratio):>10.3f}"
+    )
     done_ratio = [c / b for c, b in zip(complete, times["bare"], strict=True)]
-    print(f"{'accu, run complete':<22}{med(complete):>10.2f}{med(done_ratio):>10.3f}"
-          "   (fit + waiting for the background end of the run)")
+    print(
+        f"{'accu, run complete':<22}{med(complete):>10.2f}{med(done_ratio):>10.3f}"
+        "   (fit + waiting for the background end of the run)"
+    )
     share = med(added_ours) / med(added_mlf) if med(added_mlf) > 0 else float("nan")
-    print(f"\nadded seconds: ours {med(added_ours):.2f}, mlflow {med(added_mlf):.2f} "
-          f"(ours / mlflow = {share:.2f}; target <= 0.20)")
+    print(
+        f"\nadded seconds: ours {med(added_ours):.2f}, mlflow {med(added_mlf):.2f} "
+        f"(ours / mlflow = {share:.2f}; target <= 0.20)"
+    )
     print(f"ours / bare = {med(ours_ratio):.3f} (target <= 1.10)")
 
 

@@ -63,7 +63,8 @@ class Accu:
     def set_storage(self, path: str, **fields: Any) -> str:
         """Write a descriptor JSON that ``get_file`` can read back; returns its path.
 
-        >>> accu.set_storage("data.json", target="local", filePath="out", fileName="d.csv")  # doctest: +SKIP
+        >>> accu.set_storage("data.json", target="local", filePath="out",
+        ...                  fileName="d.csv")                       # doctest: +SKIP
         """
         from modeler.data.descriptor import save_descriptor
 

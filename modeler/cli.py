@@ -112,9 +112,13 @@ def compare(
 
 
 @main.command()
-@click.option("--store", "store_dir", default=None,
-              type=click.Path(file_okay=False, path_type=Path),
-              help="The embedded store's folder (default: ./mlruns); runs wait in <it>/outbox.")
+@click.option(
+    "--store",
+    "store_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The embedded store's folder (default: ./mlruns); runs wait in <it>/outbox.",
+)
 def sync(store_dir: Path | None) -> None:
     """Upload runs kept in the outbox while the tracking store was unreachable."""
     from modeler.tracking.outbox import sync as replay_all

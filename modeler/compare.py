@@ -582,8 +582,11 @@ def _table(loaded: list[_Loaded]) -> pd.DataFrame:
     rows = []
     for item in loaded:
         metrics = item.run.data.metrics
-        row: dict[str, Any] = {"Model Version": item.version, "Run": item.name,
-                               "Sampling": _sampling(item.run)}
+        row: dict[str, Any] = {
+            "Model Version": item.version,
+            "Run": item.name,
+            "Sampling": _sampling(item.run),
+        }
         row.update({col: metrics.get(key, math.nan) for col, key in METRIC_COLUMNS.items()})
         row["Threshold"] = _threshold(item)
         if with_costs:
@@ -633,7 +636,7 @@ def _short(name: str) -> str:
 def _colors(n: int) -> list[tuple[float, ...]]:
     from matplotlib import colormaps
 
-    palette = colormaps["tab10"].colors  # ten distinct colours for at most ten runs
+    palette = colormaps["tab10"].colors  # type: ignore[attr-defined] # ten distinct colours for at most ten runs
     return [palette[i % len(palette)] for i in range(n)]
 
 
@@ -673,7 +676,7 @@ def _overlay_figure(loaded: list[_Loaded], notes: list[str]) -> Figure:
     else:
         # Different validation sets: each run's no-skill line, dashed in its own colour.
         for rate, members in sorted(rates.items()):
-            color = colors[members[0]] if len(members) == 1 else "grey"
+            color = colors[members[0]] if len(members) == 1 else "grey"  # type: ignore[assignment]
             label = f"no skill {rate:.4g} ({len(members)} run{'s' if len(members) > 1 else ''})"
             ax_pr.axhline(rate, ls="--", color=color, lw=1, label=label)
         notes.append(
@@ -705,7 +708,7 @@ def _cost_figure(loaded: list[_Loaded], notes: list[str]) -> Figure | None:
         return None
     fig, (ax,) = _new_figure(9.0, 4.6, 1, len(with_curve))
     for item, color in with_curve:
-        draw_cost(ax, item.cost_curve, label=_short(item.version), color=color)
+        draw_cost(ax, item.cost_curve or {}, label=_short(item.version), color=color)
     ax.set_title("Expected cost against threshold (dot: each run's optimum; lower is better)")
     _legend_below(ax)
     return fig
@@ -761,7 +764,7 @@ def _write(report: Comparison, loaded: list[_Loaded], selection: dict[str, str])
 
     marked = _best_rows(report.table)
     columns = list(report.table.columns)
-    colors = [to_hex(c) for c in _colors(len(loaded))]
+    colors = [to_hex(c) for c in _colors(len(loaded))]  # type: ignore[arg-type]
     rows = []
     for i, item in enumerate(loaded):
         values = report.table.iloc[i]

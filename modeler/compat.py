@@ -39,7 +39,7 @@ class ExperimentRun:
         self._writer.set_tags({key: value})
 
 
-class accuinsight:  # noqa: N801 - the original class name, kept for drop-in use
+class accuinsight:
     """The original notebook object, backed by :data:`modeler.accu`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -48,8 +48,13 @@ class accuinsight:  # noqa: N801 - the original class name, kept for drop-in use
         self._accu = accu
         self._run_id: str | None = None
 
-    def get_file(self, storage_json_file_name: str | None = None, *, source: str | None = None,
-                 **options: Any) -> Any:
+    def get_file(
+        self,
+        storage_json_file_name: str | None = None,
+        *,
+        source: str | None = None,
+        **options: Any,
+    ) -> Any:
         """``get_file(storage_json_file_name='data.json')`` as in the original."""
         source = source or storage_json_file_name
         if source is None:
@@ -60,8 +65,13 @@ class accuinsight:  # noqa: N801 - the original class name, kept for drop-in use
         """Write a descriptor JSON (the original crashed here in ``save_json``)."""
         return self._accu.set_storage(storage_json_file_name, **fields)
 
-    def autolog(self, run_nickname_input: str | None = None, tag: Any = None,
-                best_weights: bool = False, **options: Any) -> None:
+    def autolog(
+        self,
+        run_nickname_input: str | None = None,
+        tag: Any = None,
+        best_weights: bool = False,
+        **options: Any,
+    ) -> None:
         """Turn on logging for every later fit; the nickname and tag go on each run."""
         tags = dict(options.pop("tags", None) or {})
         if run_nickname_input is not None:
@@ -90,8 +100,14 @@ class accuinsight:  # noqa: N801 - the original class name, kept for drop-in use
         try:
             with writer.active():  # fits inside the block log into this run
                 yield ExperimentRun(writer)
-                evaluate_into(hooks, writer, model, X_val, y_val,
-                              threshold=check_threshold(hooks.options.threshold))
+                evaluate_into(
+                    hooks,
+                    writer,
+                    model,
+                    X_val,
+                    y_val,
+                    threshold=check_threshold(hooks.options.threshold),
+                )
         except BaseException:
             status = "FAILED"
             raise

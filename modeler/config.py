@@ -54,7 +54,7 @@ class Tracking:
         if self.store_dir is not None:
             return (self.store_dir / "artifacts").as_uri()
         if self.uri.startswith("sqlite:///"):
-            db = Path(self.uri[len("sqlite:///"):])
+            db = Path(self.uri[len("sqlite:///") :])
             return (db.parent.resolve() / "artifacts").as_uri() if db.name else None
         return None  # a server decides (e.g. --artifacts-destination)
 
@@ -82,14 +82,17 @@ def resolve_tracking(uri: str | None = None, experiment: str | None = None) -> T
     scheme = uri.split(":", 1)[0] if ":" in uri else ""
     if scheme not in _SCHEMES:
         raise ConfigError(
-            f"tracking URI {uri!r} has an unsupported scheme {scheme or '(none)'!r}; expected one of "
-            "http://, https://, sqlite:///, postgresql+psycopg2://, file:// "
+            f"tracking URI {uri!r} has an unsupported scheme {scheme or '(none)'!r}; "
+            "expected one of http://, https://, sqlite:///, postgresql+psycopg2://, file://"
         )
     return Tracking(uri, experiment, None)
 
 
 def cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """Download cache: argument > ``MODELER_CACHE_DIR`` > ``$XDG_CACHE_HOME/modeler`` > ``~/.cache/modeler``."""
+    """Download cache: argument > ``MODELER_CACHE_DIR`` > ``$XDG_CACHE_HOME/modeler``.
+
+    Falls back to ``~/.cache/modeler``.
+    """
     if explicit is not None:
         return Path(explicit).expanduser().resolve()
     env = os.environ.get("MODELER_CACHE_DIR")

@@ -23,25 +23,37 @@ def _model(n_features: int, *, bias: float | None = None, seed: int = 0) -> Any:
 
     keras.utils.set_random_seed(seed)
     init = keras.initializers.Constant(bias) if bias is not None else "zeros"
-    model = keras.Sequential([
-        keras.Input((n_features,)),
-        keras.layers.Dense(32, activation="relu"),
-        keras.layers.Dropout(0.2),
-        keras.layers.Dense(16, activation="relu"),
-        keras.layers.Dense(1, activation="sigmoid", bias_initializer=init),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
-                  metrics=[keras.metrics.AUC(curve="PR", name="prc"),
-                           keras.metrics.Precision(name="precision"),
-                           keras.metrics.Recall(name="recall")])
+    model = keras.Sequential(
+        [
+            keras.Input((n_features,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid", bias_initializer=init),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="binary_crossentropy",
+        metrics=[
+            keras.metrics.AUC(curve="PR", name="prc"),
+            keras.metrics.Precision(name="precision"),
+            keras.metrics.Recall(name="recall"),
+        ],
+    )
     return model
 
 
-def run_demo(rows: int = 60_000, epochs: int = 5, experiment: str = "fraud-demo",
-             out_dir: Path | str = "reports", echo: Callable[[str], Any] = print,
-             fraud_rate: float = 0.01, random_state: int = 7) -> Any:
+def run_demo(
+    rows: int = 60_000,
+    epochs: int = 5,
+    experiment: str = "fraud-demo",
+    out_dir: Path | str = "reports",
+    echo: Callable[[str], Any] = print,
+    fraud_rate: float = 0.01,
+    random_state: int = 7,
+) -> Any:
     """Run the fraud example; returns the comparison report."""
-    import numpy as np
     from sklearn.preprocessing import StandardScaler
 
     from modeler import accu
@@ -54,9 +66,11 @@ def run_demo(rows: int = 60_000, epochs: int = 5, experiment: str = "fraud-demo"
     data_dir.mkdir(parents=True, exist_ok=True)
     echo(f"1/5 writing {rows:,} PaySim-like transactions to {data_dir}/paysim.csv")
     make_paysim(rows, fraud_rate=fraud_rate, random_state=random_state).to_csv(
-        data_dir / "paysim.csv", index=False)
-    descriptor = accu.set_storage(str(data_dir / "paysim.json"), target="local",
-                                  filePath=str(data_dir), fileName="paysim.csv")
+        data_dir / "paysim.csv", index=False
+    )
+    descriptor = accu.set_storage(
+        str(data_dir / "paysim.json"), target="local", filePath=str(data_dir), fileName="paysim.csv"
+    )
 
     echo(f"2/5 loading it back with accu.get_file({descriptor!r}) and preparing it")
     df = accu.get_file(descriptor)
@@ -67,8 +81,10 @@ def run_demo(rows: int = 60_000, epochs: int = 5, experiment: str = "fraud-demo"
     y_train = split.y_train.to_numpy().astype("float32")
     y_val = split.y_val.to_numpy().astype("float32")
     amounts = split.X_val["amount"].to_numpy()  # a missed fraud costs its amount
-    echo(f"    train {len(y_train):,} rows ({int(y_train.sum())} frauds), "
-         f"validation {len(y_val):,} rows ({int(y_val.sum())} frauds)")
+    echo(
+        f"    train {len(y_train):,} rows ({int(y_train.sum())} frauds), "
+        f"validation {len(y_val):,} rows ({int(y_val.sum())} frauds)"
+    )
 
     echo("3/5 training five models; accu.autolog() is called once and logs every fit")
     accu.set_tracking(experiment=experiment)
@@ -88,8 +104,9 @@ def run_demo(rows: int = 60_000, epochs: int = 5, experiment: str = "fraud-demo"
         accu.autolog(disable=True)
 
     echo("4/5 comparing the five runs")
-    report = accu.compare(experiment=experiment, top=5, by="eval.pr_auc",
-                          output_dir=out_dir / experiment)
+    report = accu.compare(
+        experiment=experiment, top=5, by="eval.pr_auc", output_dir=out_dir / experiment
+    )
     echo(report.to_text())
 
     echo("5/5 the business metric")
@@ -97,9 +114,11 @@ def run_demo(rows: int = 60_000, epochs: int = 5, experiment: str = "fraud-demo"
     if report.cheapest is not None and "Cost at optimal" in table.columns:
         row = table.loc[table["Model Version"] == report.cheapest].iloc[0]
         echo(f"    cheapest model: {report.cheapest}")
-        echo(f"    flag transactions scoring >= {row['Optimal threshold']:.3f}: expected cost "
-             f"{row['Cost at optimal']:,.0f} on the validation set, saving "
-             f"{row['Savings']:,.0f} against the best trivial policy")
+        echo(
+            f"    flag transactions scoring >= {row['Optimal threshold']:.3f}: expected cost "
+            f"{row['Cost at optimal']:,.0f} on the validation set, saving "
+            f"{row['Savings']:,.0f} against the best trivial policy"
+        )
     echo(f"\nHTML report: {Path(report.html_path).resolve()}")
     echo("Browse every run: modeler ui   (then open http://127.0.0.1:5000)")
     return report

@@ -298,7 +298,7 @@ def _is_root() -> bool:
 
 def _run(cmd: Sequence[str], *, what: str, stdin: str | None = None, **kw: object) -> str:
     try:
-        done = subprocess.run(
+        done = subprocess.run(  # type: ignore[call-overload]
             list(cmd), input=stdin, capture_output=True, text=True, timeout=120, **kw
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -325,7 +325,8 @@ class Postgres:
 
     def stop(self) -> None:
         """Stop a local cluster; the system cluster is the machine's and keeps running."""
-        if self.mode == "local" and self.data_dir and (self.data_dir / "postmaster.pid").exists():
+        pid_file = self.data_dir / "postmaster.pid" if self.data_dir else None
+        if self.mode == "local" and self.bin_dir and pid_file and pid_file.exists():
             _run(
                 [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w",
                  "stop"],

@@ -26,7 +26,10 @@ class DatasetRecord:
 
 @dataclass
 class SamplingRecord:
-    """A resampling: method, parameters, class counts before and after (tag ``modeler.sampling``)."""
+    """A resampling: method, parameters, class counts before and after.
+
+    The run trained on its output records it in the tag ``modeler.sampling``.
+    """
 
     method: str
     params: dict[str, Any]

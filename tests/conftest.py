@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests never touch ../shared, the network beyond 127.0.0.1, or the user's store."""
+"""Shared fixtures. Tests never touch ../shared, networks beyond 127.0.0.1, or the user's store."""
 
 from __future__ import annotations
 

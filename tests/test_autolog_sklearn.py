@@ -18,8 +18,9 @@ from modeler.errors import EvaluationError, ModelerWarning, OptionError
 
 @pytest.fixture(scope="module")
 def data():
-    X, y = make_classification(n_samples=1500, n_features=8, weights=[0.93], flip_y=0.02,
-                               random_state=0)
+    X, y = make_classification(
+        n_samples=1500, n_features=8, weights=[0.93], flip_y=0.02, random_state=0
+    )
     return X[:1000], y[:1000], X[1000:], y[1000:]
 
 
@@ -67,8 +68,9 @@ def test_imblearn_pipeline_records_sampler_params_and_counts(autolog, data):
 
     X, y, Xv, yv = data
     store = autolog(validation=(Xv, yv))
-    pipe = Pipeline([("smote", SMOTE(k_neighbors=3, random_state=0)),
-                     ("clf", LogisticRegression(max_iter=500))])
+    pipe = Pipeline(
+        [("smote", SMOTE(k_neighbors=3, random_state=0)), ("clf", LogisticRegression(max_iter=500))]
+    )
     pipe.fit(X, y)
     run = store.only_run()
     assert run.info.run_name.startswith("Pipeline-")
@@ -121,13 +123,16 @@ def test_evaluate_attaches_to_the_models_run_and_scores_make_their_own(autolog, 
     np.testing.assert_allclose(loaded.predict_proba(Xv), clf.predict_proba(Xv))
 
 
-@pytest.mark.parametrize(("options", "error", "match"), [
-    ({"threshold": "0.5"}, OptionError, "threshold"),
-    ({"threshold": 1.5}, EvaluationError, "threshold"),
-    ({"log_models": "yes"}, OptionError, "log_models"),
-    ({"validation": [1, 2, 3]}, OptionError, "validation"),
-    ({"register_model": 3}, OptionError, "register_model"),
-])
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"threshold": "0.5"}, OptionError, "threshold"),
+        ({"threshold": 1.5}, EvaluationError, "threshold"),
+        ({"log_models": "yes"}, OptionError, "log_models"),
+        ({"validation": [1, 2, 3]}, OptionError, "validation"),
+        ({"register_model": 3}, OptionError, "register_model"),
+    ],
+)
 def test_autolog_option_errors(store, options, error, match):
     with pytest.raises(error, match=match):
         accu.autolog(**options)
@@ -153,10 +158,12 @@ def test_test_set_evaluation_beside_validation_and_by_run_id(autolog, data):
     (after,) = store.runs()
     assert after.data.metrics["eval.roc_auc"] == run.data.metrics["eval.roc_auc"]
     assert after.data.metrics["test.roc_auc"] == pytest.approx(
-        roc_auc_score(y[:200], clf.predict_proba(X[:200])[:, 1]), abs=1e-9)
+        roc_auc_score(y[:200], clf.predict_proba(X[:200])[:, 1]), abs=1e-9
+    )
     assert metrics["n"] == 200 and after.data.tags["modeler.test_source"] == "explicit"
     assert {"test/curves.json", "eval/curves.json"} <= {
-        a.path for d in ("eval", "test") for a in store.client.list_artifacts(run.info.run_id, d)}
+        a.path for d in ("eval", "test") for a in store.client.list_artifacts(run.info.run_id, d)
+    }
     with pytest.raises(OptionError, match="prefix"):
         accu.evaluate(clf, Xv, yv, prefix="Test Set")
 
@@ -182,3 +189,23 @@ def test_tracking_uri_from_the_environment_stays_for_every_fit(monkeypatch, tmp_
     assert len(runs) == 3
     # artifacts beside the database, not in ./mlruns of whatever folder the notebook ran in
     assert all(r.info.artifact_uri.startswith((tmp_path / "artifacts").as_uri()) for r in runs)
+
+
+def test_mlflow_set_experiment_in_the_notebook_does_not_break_logging(autolog, data):
+    import mlflow
+    from mlflow.tracking import fluent
+
+    X, y, Xv, yv = data
+    store = autolog(validation=(Xv, yv))
+    mlflow.set_tracking_uri(store.uri)
+    mlflow.set_experiment("something-else")
+    try:
+        LogisticRegression().fit(X, y)
+    finally:
+        fluent._active_experiment_id = None
+        mlflow.set_tracking_uri(None)
+    run = store.only_run()
+    assert run.info.status == "FINISHED" and "modeler.logging_error" not in run.data.tags
+    assert "model" in {
+        a.path for a in store.client.list_artifacts(run.info.run_id)
+    } or store.client.search_logged_models([run.info.experiment_id])

@@ -125,8 +125,14 @@ def test_select_by_ids_in_order_with_exact_logged_values(runs, tmp_path):
         "Cost at optimal": "eval.cost_at_optimal",
         "Savings": "eval.savings",
     }
-    expected = ["Model Version", "Run", "Sampling", *list(columns)[:5], "Threshold",
-                *list(columns)[5:]]
+    expected = [
+        "Model Version",
+        "Run",
+        "Sampling",
+        *list(columns)[:5],
+        "Threshold",
+        *list(columns)[5:],
+    ]
     assert list(table.columns) == expected
     for i, role in enumerate(roles):
         metrics = runs.run(role).data.metrics

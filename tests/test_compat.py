@@ -26,8 +26,9 @@ def data():
 
 def test_autolog_nickname_and_tag_go_on_every_run(accu, store, data):
     X, y, Xv, yv = data
-    accu.autolog(run_nickname_input="baseline-v1", tag="fraud", best_weights=True,
-                 validation=(Xv, yv))
+    accu.autolog(
+        run_nickname_input="baseline-v1", tag="fraud", best_weights=True, validation=(Xv, yv)
+    )
     LogisticRegression().fit(X, y)
     LogisticRegression(C=0.1).fit(X, y)  # no second autolog() needed
     runs = store.runs()
@@ -51,16 +52,16 @@ def test_add_experiment_logs_extras_and_the_evaluation(accu, store, data):
     assert logged.data.metrics["business_value"] == 12.5
     assert logged.data.tags["owner"] == "risk-team"
     assert logged.data.metrics["eval.roc_auc"] == pytest.approx(
-        roc_auc_score(yv, clf.predict_proba(Xv)[:, 1]), abs=1e-9)
+        roc_auc_score(yv, clf.predict_proba(Xv)[:, 1]), abs=1e-9
+    )
 
 
 def test_fit_inside_add_experiment_uses_that_run(accu, store, data):
     X, y, Xv, yv = data
     accu.autolog()
     clf = LogisticRegression()
-    with accu.add_experiment(clf, Xv, yv):
-        with pytest.warns(UserWarning):
-            clf.fit(X, y)
+    with accu.add_experiment(clf, Xv, yv), pytest.warns(UserWarning):
+        clf.fit(X, y)
     (run,) = store.runs()
     assert "C" in run.data.params and "eval.roc_auc" in run.data.metrics
 

@@ -17,8 +17,14 @@ pytest.importorskip("keras")
 def test_demo_leaves_five_runs_a_comparison_and_a_report(tmp_path):
     exe = Path(sys.executable).with_name("modeler")
     env = {**os.environ, "MODELER_TEST_MODE": "1"}
-    result = subprocess.run([str(exe), "demo", "--rows", "20000", "--epochs", "1"],
-                            cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(
+        [str(exe), "demo", "--rows", "20000", "--epochs", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "cheapest model: keras-" in out
@@ -34,10 +40,14 @@ def test_demo_leaves_five_runs_a_comparison_and_a_report(tmp_path):
     models = [r for r in runs if r.data.tags.get("modeler.comparison") != "true"]
     reports = [r for r in runs if r.data.tags.get("modeler.comparison") == "true"]
     assert len(models) == 5 and len(reports) == 1
-    assert all(r.info.status == "FINISHED" and "eval.cost_at_optimal" in r.data.metrics
-               for r in models)
-    methods = sorted(json.loads(r.data.tags["modeler.sampling"])["method"]
-                     for r in models if "modeler.sampling" in r.data.tags)
+    assert all(
+        r.info.status == "FINISHED" and "eval.cost_at_optimal" in r.data.metrics for r in models
+    )
+    methods = sorted(
+        json.loads(r.data.tags["modeler.sampling"])["method"]
+        for r in models
+        if "modeler.sampling" in r.data.tags
+    )
     assert methods == ["down", "smote", "up"]
     assert sum("class_weight" in r.data.params for r in models) == 1
     # every run says which file fed it: the descriptor's CSV, by digest

@@ -20,11 +20,12 @@ from modeler.errors import ConfigError, ModelerError
 
 
 def test_import_loads_no_heavy_framework():
-    code = ("import sys, modeler; "
-            "print(sorted(m for m in ('tensorflow', 'keras', 'mlflow', 'boto3', 'sklearn', "
-            "'matplotlib') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, modeler; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'mlflow', 'boto3', 'sklearn', "
+        "'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.replace("'", '"')) == []
     assert modeler.__version__ and modeler.accu is not None
 
@@ -52,11 +53,14 @@ def test_accu_set_tracking_wins_over_environment(monkeypatch):
     assert modeler.accu.tracking().uri == "http://127.0.0.1:5999"
 
 
-@pytest.mark.parametrize(("uri", "experiment", "match"), [
-    ("ftp://host/store", None, "unsupported scheme 'ftp'"),
-    ("mlruns", None, "unsupported scheme"),
-    (None, "  ", "experiment name"),
-])
+@pytest.mark.parametrize(
+    ("uri", "experiment", "match"),
+    [
+        ("ftp://host/store", None, "unsupported scheme 'ftp'"),
+        ("mlruns", None, "unsupported scheme"),
+        (None, "  ", "experiment name"),
+    ],
+)
 def test_bad_tracking_settings_are_clear(uri, experiment, match):
     with pytest.raises(ConfigError, match=match):
         resolve_tracking(uri, experiment)
@@ -74,8 +78,11 @@ def test_cache_dir_resolution(monkeypatch, tmp_path):
 def test_errors_share_one_base():
     import modeler.errors as errors
 
-    classes = [v for v in vars(errors).values() if isinstance(v, type)
-               and issubclass(v, Exception) and not issubclass(v, Warning)]
+    classes = [
+        v
+        for v in vars(errors).values()
+        if isinstance(v, type) and issubclass(v, Exception) and not issubclass(v, Warning)
+    ]
     assert all(issubclass(c, ModelerError) for c in classes)
     assert len(classes) >= 10
 
@@ -107,9 +114,14 @@ def _free_port() -> int:
 def test_modeler_ui_serves_the_embedded_store(tmp_path):
     port = _free_port()
     exe = Path(sys.executable).with_name("modeler")
-    proc = subprocess.Popen([str(exe), "ui", "--port", str(port)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [str(exe), "ui", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:

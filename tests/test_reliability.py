@@ -101,8 +101,9 @@ def test_server_killed_mid_fit_keeps_the_exact_metric_history(remote, monkeypatc
 
     accu.autolog()
     with pytest.warns(ModelerWarning, match="could not be reached"):
-        history = model.fit(x, y, validation_split=0.25, epochs=5, verbose=0,
-                            callbacks=[KillServer()])
+        history = model.fit(
+            x, y, validation_split=0.25, epochs=5, verbose=0, callbacks=[KillServer()]
+        )
     server.start()
     (before,) = server_runs(client, experiment)
     assert before.info.status == "RUNNING"  # created before the kill, finished by sync
@@ -112,7 +113,8 @@ def test_server_killed_mid_fit_keeps_the_exact_metric_history(remote, monkeypatc
     assert run.info.run_id == before.info.run_id and run.info.status == "FINISHED"
     for key, values in history.history.items():
         assert _history(client, run.info.run_id, key) == [
-            (i, pytest.approx(v, rel=1e-6)) for i, v in enumerate(values)], key
+            (i, pytest.approx(v, rel=1e-6)) for i, v in enumerate(values)
+        ], key
     assert "eval.roc_auc" in run.data.metrics
     assert "model_summary.txt" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
@@ -142,8 +144,9 @@ def test_partial_or_repeated_replay_creates_no_duplicates(remote, data, tmp_path
     # a crash in the middle of the replay
     shutil.copytree(copy, kept)
     ops = (kept / "ops.jsonl").read_text().splitlines()
-    (kept / "progress.json").write_text(json.dumps({"done": len(ops) // 2,
-                                                    "server_run_id": run.info.run_id}))
+    (kept / "progress.json").write_text(
+        json.dumps({"done": len(ops) // 2, "server_run_id": run.info.run_id})
+    )
     accu.sync()
     (again,) = server_runs(client, experiment)
     assert again.info.run_id == run.info.run_id
@@ -220,10 +223,17 @@ def test_artifact_upload_failing_keeps_artifacts_in_the_outbox(tmp_path, data, m
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "4")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     dead_s3 = f"http://127.0.0.1:{free_port()}"  # nothing listens: every upload fails
-    server = MlflowServer(f"sqlite:///{tmp_path / 'm.db'}", "s3://no-bucket/artifacts",
-                          log_path=tmp_path / "server.log",
-                          env={"MLFLOW_S3_ENDPOINT_URL": dead_s3, "AWS_ACCESS_KEY_ID": "x",
-                               "AWS_SECRET_ACCESS_KEY": "y", "AWS_MAX_ATTEMPTS": "1"})
+    server = MlflowServer(
+        f"sqlite:///{tmp_path / 'm.db'}",
+        "s3://no-bucket/artifacts",
+        log_path=tmp_path / "server.log",
+        env={
+            "MLFLOW_S3_ENDPOINT_URL": dead_s3,
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "y",
+            "AWS_MAX_ATTEMPTS": "1",
+        },
+    )
     server.start()
     try:
         accu.set_tracking(server.url, "uploads")

@@ -19,8 +19,12 @@ SECRET = "s3cr3t/ModelerTest+Key0123456789abcdefXYZ"
 
 
 def everything_a_run_wrote(store, run, tmp_path: Path) -> str:
-    parts = [json.dumps(run.data.params), json.dumps(run.data.tags),
-             json.dumps(sorted(run.data.metrics)), run.info.run_name]
+    parts = [
+        json.dumps(run.data.params),
+        json.dumps(run.data.tags),
+        json.dumps(sorted(run.data.metrics)),
+        run.info.run_name,
+    ]
     for ds in run.inputs.dataset_inputs:
         parts += [ds.dataset.source, ds.dataset.name, ds.dataset.schema or ""]
     local = Path(store.client.download_artifacts(run.info.run_id, "", str(tmp_path)))
@@ -34,15 +38,26 @@ def test_no_key_in_anything_a_run_writes_or_prints(s3_env, store, tmp_path, capf
     caplog.set_level("INFO")
     bucket = unique_bucket()
     s3_env.create_bucket(Bucket=bucket)
-    frame = pd.DataFrame({"amount": [1.0, 5.0, 2.0, 8.0, 3.0, 9.0] * 20,
-                          "isFraud": [0, 1, 0, 1, 0, 0] * 20})
+    frame = pd.DataFrame(
+        {"amount": [1.0, 5.0, 2.0, 8.0, 3.0, 9.0] * 20, "isFraud": [0, 1, 0, 1, 0, 0] * 20}
+    )
     s3_env.put_object(Bucket=bucket, Key="exports/tx.csv", Body=frame.to_csv(index=False))
     # the keys written in the descriptor are the ones that work here (moto accepts any)
     desc = tmp_path / "data.json"
-    desc.write_text(json.dumps({"target": "s3", "bucketName": bucket, "filePath": "exports",
-                                "fileName": "tx.csv", "region": "us-east-1",
-                                "endpointUrl": s3_env.meta.endpoint_url,
-                                "myAccessKey": ACCESS, "mySecretKey": SECRET}))
+    desc.write_text(
+        json.dumps(
+            {
+                "target": "s3",
+                "bucketName": bucket,
+                "filePath": "exports",
+                "fileName": "tx.csv",
+                "region": "us-east-1",
+                "endpointUrl": s3_env.meta.endpoint_url,
+                "myAccessKey": ACCESS,
+                "mySecretKey": SECRET,
+            }
+        )
+    )
     with pytest.warns(UserWarning, match="plaintext credentials"):
         df = accu.get_file(str(desc))
     X, y = df[["amount"]], df["isFraud"]

@@ -256,4 +256,4 @@ def prepare(
         "rows_kept": len(frame),
         "frauds_kept": n_fraud,
     }
-    return Split(*parts, feature_names=list(FEATURES), summary=summary)
+    return Split(*parts, feature_names=list(FEATURES), summary=summary)  # type: ignore[misc]

@@ -1,8 +1,8 @@
 """``accu.autolog`` and ``accu.evaluate``.
 
->>> accu.autolog()                         # every later Keras / scikit-learn fit is one run  # doctest: +SKIP
->>> accu.autolog(disable=True)             # the original fit methods are back                 # doctest: +SKIP
->>> accu.evaluate(clf, X_test, y_test)     # attach a test-set evaluation to clf's run         # doctest: +SKIP
+>>> accu.autolog()            # every later Keras / scikit-learn fit is one run  # doctest: +SKIP
+>>> accu.autolog(disable=True)  # the original fit methods are back             # doctest: +SKIP
+>>> accu.evaluate(clf, X_test, y_test)  # a test-set evaluation on clf's run    # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -126,9 +126,12 @@ def _offer_sync() -> None:
 
     waiting = pending()
     if waiting:
-        print(f"modeler: {len(waiting)} run(s) wait in {outbox_dir()} because the tracking "
-              "store could not be reached. Upload them with `modeler sync` (or accu.sync()) "
-              "once it is back.", file=sys.stderr)
+        print(
+            f"modeler: {len(waiting)} run(s) wait in {outbox_dir()} because the tracking "
+            "store could not be reached. Upload them with `modeler sync` (or accu.sync()) "
+            "once it is back.",
+            file=sys.stderr,
+        )
 
 
 def _install(hooks: Hooks) -> None:
@@ -157,8 +160,15 @@ def _patch(hooks: Hooks, framework: str) -> None:
 
 
 def evaluate(
-    accu: Any, model: Any, X: Any, y: Any, *, threshold: float | None = None, costs: Any = None,
-    run_id: str | None = None, prefix: str = "eval",
+    accu: Any,
+    model: Any,
+    X: Any,
+    y: Any,
+    *,
+    threshold: float | None = None,
+    costs: Any = None,
+    run_id: str | None = None,
+    prefix: str = "eval",
 ) -> dict[str, float]:
     """Evaluate ``model`` (or an array of scores) on held-out data and log it.
 
@@ -170,8 +180,9 @@ def evaluate(
     import re
 
     if not isinstance(prefix, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", prefix):
-        raise OptionError(f"evaluate prefix must be a lowercase name like 'eval' or 'test'; "
-                          f"got {prefix!r}")
+        raise OptionError(
+            f"evaluate prefix must be a lowercase name like 'eval' or 'test'; got {prefix!r}"
+        )
     import numpy as np
 
     from modeler.evaluation.metrics import check_threshold
@@ -189,8 +200,9 @@ def evaluate(
         model_type = "scores" if is_scores else _model_type(model)
         writer = RunWriter.start(hooks.tracking(), model_type, tags=hooks.options.tags)
     try:
-        metrics = evaluate_into(hooks, writer, model, X, y, threshold=threshold, costs=costs,
-                                prefix=prefix)
+        metrics = evaluate_into(
+            hooks, writer, model, X, y, threshold=threshold, costs=costs, prefix=prefix
+        )
     except BaseException:
         writer.end("FAILED")
         raise
@@ -199,8 +211,17 @@ def evaluate(
     return metrics
 
 
-def evaluate_into(hooks: Hooks, writer: Any, model: Any, X: Any, y: Any, *,
-                  threshold: float, costs: Any = None, prefix: str = "eval") -> dict[str, float]:
+def evaluate_into(
+    hooks: Hooks,
+    writer: Any,
+    model: Any,
+    X: Any,
+    y: Any,
+    *,
+    threshold: float,
+    costs: Any = None,
+    prefix: str = "eval",
+) -> dict[str, float]:
     """Score ``model`` (or take an array of scores) on ``(X, y)`` and log it to ``writer``."""
     import numpy as np
 
@@ -210,16 +231,41 @@ def evaluate_into(hooks: Hooks, writer: Any, model: Any, X: Any, y: Any, *,
     frame = X if hasattr(X, "columns") else None
     tags = {"modeler.eval_source": "explicit"}
     if isinstance(model, np.ndarray | list | tuple) or hasattr(model, "to_numpy"):
-        return log_evaluation(writer, y, np.asarray(model), threshold=threshold, costs=costs,
-                              frame=frame, extra_tags=tags, prefix=prefix)
+        return log_evaluation(
+            writer,
+            y,
+            np.asarray(model),
+            threshold=threshold,
+            costs=costs,
+            frame=frame,
+            extra_tags=tags,
+            prefix=prefix,
+        )
     if _is_keras(model):
         outputs = model.predict(X, batch_size=2048, verbose=0)
-        return log_evaluation(writer, y, outputs, threshold=threshold, costs=costs,
-                              frame=frame, extra_tags=tags, prefix=prefix)
+        return log_evaluation(
+            writer,
+            y,
+            outputs,
+            threshold=threshold,
+            costs=costs,
+            frame=frame,
+            extra_tags=tags,
+            prefix=prefix,
+        )
     from modeler.tracking.sklearn import log_model_evaluation
 
-    return log_model_evaluation(hooks, writer, model, X, y, source="explicit",
-                                threshold=threshold, costs=costs, prefix=prefix)
+    return log_model_evaluation(
+        hooks,
+        writer,
+        model,
+        X,
+        y,
+        source="explicit",
+        threshold=threshold,
+        costs=costs,
+        prefix=prefix,
+    )
 
 
 def _run_of(hooks: Hooks, model: Any) -> str | None:

@@ -51,7 +51,8 @@ def resolve_task(y_true: Any, outputs: Any) -> tuple[str, np.ndarray, dict[str, 
     if task == "regression" and labels is not None and len(labels) <= 2:
         from modeler.evaluation import check_binary_labels
 
-        check_binary_labels(y)  # two label values that are not 0/1: a clear error, not a "regression"
+        # two label values that are not 0/1: a clear error, not a "regression"
+        check_binary_labels(y)
     return task, out, {}
 
 
@@ -78,12 +79,20 @@ def log_evaluation(
 
     threshold = check_threshold(threshold)
     task, outputs, tags = resolve_task(y_true, outputs)
-    tags = {**tags, **(extra_tags or {}), "modeler.task": task,
-            "modeler.threshold": repr(threshold)}
+    tags = {
+        **tags,
+        **(extra_tags or {}),
+        "modeler.task": task,
+        "modeler.threshold": repr(threshold),
+    }
     if prefix != "eval":
-        tags = {k.replace("modeler.eval_", f"modeler.{prefix}_").replace(
-            "modeler.threshold", f"modeler.{prefix}_threshold"): v for k, v in tags.items()
-            if k != "modeler.task"}
+        tags = {
+            k.replace("modeler.eval_", f"modeler.{prefix}_").replace(
+                "modeler.threshold", f"modeler.{prefix}_threshold"
+            ): v
+            for k, v in tags.items()
+            if k != "modeler.task"
+        }
     with tempfile.TemporaryDirectory(prefix="modeler-eval-") as tmp:
         out = Path(tmp)
         if task == "binary":

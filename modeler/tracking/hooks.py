@@ -182,8 +182,9 @@ class Hooks:
             finally:
                 self.finish(writer, "FINISHED")
 
-        background = (writer.owned and not test_mode()
-                      and os.environ.get("MODELER_BACKGROUND", "1") != "0")
+        background = (
+            writer.owned and not test_mode() and os.environ.get("MODELER_BACKGROUND", "1") != "0"
+        )
         if background:
             self.finisher.submit(job)
         else:

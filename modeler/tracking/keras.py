@@ -4,7 +4,7 @@ Thin on purpose: it finds the held-out data, streams per-epoch logs to the run w
 ``fit`` returns (best weights restored) hands predictions to :func:`log_evaluation`.
 
 >>> accu.autolog()                     # doctest: +SKIP
->>> model.fit(x, y, validation_split=0.2, epochs=5)   # one run, eval.* on the exact split  # doctest: +SKIP
+>>> model.fit(x, y, validation_split=0.2, epochs=5)   # one run  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -247,8 +247,14 @@ class KerasFit:
         if predicted is not None:
             y, out, sw = predicted
             with writer.guard("evaluation"):
-                self.hooks.evaluate(writer, y, out, sample_weight=sw, frame=self.eval_frame(),
-                                    extra_tags={"modeler.eval_source": self.eval_source})
+                self.hooks.evaluate(
+                    writer,
+                    y,
+                    out,
+                    sample_weight=sw,
+                    frame=self.eval_frame(),
+                    extra_tags={"modeler.eval_source": self.eval_source},
+                )
         if self.hooks.options.log_models:
             with writer.guard("model"):
                 self._log_model(predicted)
@@ -264,7 +270,8 @@ class KerasFit:
             y, out, sw = _predict_batches(self.model, self.recorder.batches)
         elif self.eval_source == "dataset":
             y, out, sw = _predict_batches(
-                self.model, _iterate(self.eval_data, self.args.get("validation_steps")))
+                self.model, _iterate(self.eval_data, self.args.get("validation_steps"))
+            )
         elif self.eval_data is not None:
             x, y, sw = self.eval_data
             out = predict(self.model, x)
@@ -272,13 +279,20 @@ class KerasFit:
             y = None
         if y is None:
             writer.set_tags({"modeler.eval_source": "none"})
-            warnings.warn("modeler: this fit has no validation data, so the run has no eval.* "
-                          "metrics (pass validation_data= or validation_split=)",
-                          ModelerWarning, stacklevel=5)
+            warnings.warn(
+                "modeler: this fit has no validation data, so the run has no eval.* "
+                "metrics (pass validation_data= or validation_split=)",
+                ModelerWarning,
+                stacklevel=5,
+            )
             return None
         if isinstance(out, list | tuple | dict):
-            writer.set_tags({"modeler.eval_source": self.eval_source,
-                             "modeler.eval_skipped": "multi-output model"})
+            writer.set_tags(
+                {
+                    "modeler.eval_source": self.eval_source,
+                    "modeler.eval_skipped": "multi-output model",
+                }
+            )
             return None
         return y, out, sw
 
@@ -300,11 +314,14 @@ class KerasFit:
             reqs.append(f"tensorflow=={tf.__version__}")
         except ImportError:  # another backend
             pass
-        info = self.writer.log_model(mlflow.keras, self.model, pip_requirements=reqs,
-                                     signature=self._signature(predicted),
-                                     registered_model_name=self.hooks.options.register_model)
+        info = self.writer.log_model(
+            mlflow.keras,
+            self.model,
+            pip_requirements=reqs,
+            signature=self._signature(predicted),
+            registered_model_name=self.hooks.options.register_model,
+        )
         self.hooks.model_logged(self.writer, info)
-
 
     def _signature(self, predicted: tuple[Any, Any, Any] | None) -> Any:
         """Input/output schema from a few validation rows, when they are plain arrays."""
@@ -364,7 +381,7 @@ def _split(x: Any, y: Any, sample_weight: Any, split: float) -> tuple[Any, Any, 
         import math
 
         n = len(y)
-        at = int(math.floor(n * (1.0 - split)))
+        at = math.floor(n * (1.0 - split))
         return x[at:], y[at:], None if sample_weight is None else sample_weight[at:]
 
 

@@ -65,17 +65,33 @@ class Outbox:
         self.root = root
 
     @classmethod
-    def create(cls, *, tracking_uri: str, experiment: str, run_name: str,
-               tags: dict[str, str], server_run_id: str | None, base: Path | None = None,
-               reason: str = "") -> Outbox:
+    def create(
+        cls,
+        *,
+        tracking_uri: str,
+        experiment: str,
+        run_name: str,
+        tags: dict[str, str],
+        server_run_id: str | None,
+        base: Path | None = None,
+        reason: str = "",
+    ) -> Outbox:
         local_id = uuid.uuid4().hex
         root = outbox_dir(base) / local_id
         (root / "files").mkdir(parents=True)
-        write_json_atomic(root / "run.json", {
-            "outbox_id": local_id, "tracking_uri": tracking_uri, "experiment": experiment,
-            "run_name": run_name, "tags": tags, "server_run_id": server_run_id,
-            "start_time": int(time.time() * 1000), "reason": reason,
-        })
+        write_json_atomic(
+            root / "run.json",
+            {
+                "outbox_id": local_id,
+                "tracking_uri": tracking_uri,
+                "experiment": experiment,
+                "run_name": run_name,
+                "tags": tags,
+                "server_run_id": server_run_id,
+                "start_time": int(time.time() * 1000),
+                "reason": reason,
+            },
+        )
         _fsync_dir(root.parent)
         return cls(root)
 
@@ -140,10 +156,12 @@ def replay(root: Path, *, echo: Callable[[str], Any] = print) -> str:
     mlflow_env_defaults()
     run = json.loads((root / "run.json").read_text())
     progress_path = root / "progress.json"
-    progress = json.loads(progress_path.read_text()) if progress_path.exists() else {"done": 0}
+    progress: dict[str, Any] = (
+        json.loads(progress_path.read_text()) if progress_path.exists() else {"done": 0}
+    )
     client = MlflowClient(tracking_uri=run["tracking_uri"])
     try:
-        run_id = progress.get("server_run_id") or run.get("server_run_id")
+        run_id: str | None = progress.get("server_run_id") or run.get("server_run_id")
         existed = run_id is not None or progress["done"] > 0
         if run_id is None:
             run_id, existed = _find_or_create(client, run)
@@ -159,15 +177,18 @@ def replay(root: Path, *, echo: Callable[[str], Any] = print) -> str:
     except Exception as exc:
         from modeler.tracking.writer import is_transient
 
-        if is_transient(exc):
+        if is_transient(exc, run["tracking_uri"].startswith(("http://", "https://"))):
             raise TrackingError(
                 f"tracking store {run['tracking_uri']} is still unreachable; {root} was kept "
-                f"and `modeler sync` can be run again ({type(exc).__name__})") from exc
+                f"and `modeler sync` can be run again ({type(exc).__name__})"
+            ) from exc
         raise
-    echo(f"synced {run['run_name']} -> {run['tracking_uri']} (run {run_id}), "
-         f"{progress['done']} operations")
+    echo(
+        f"synced {run['run_name']} -> {run['tracking_uri']} (run {run_id}), "
+        f"{progress['done']} operations"
+    )
     shutil.rmtree(root)
-    return run_id
+    return str(run_id)
 
 
 def _find_or_create(client: Any, run: dict[str, Any]) -> tuple[str, bool]:
@@ -176,19 +197,22 @@ def _find_or_create(client: Any, run: dict[str, Any]) -> tuple[str, bool]:
     from modeler.tracking.store import connect
 
     store = connect(Tracking(run["tracking_uri"], run["experiment"]))
-    found = client.search_runs([store.experiment_id],
-                               filter_string=f"tags.`modeler.outbox_id` = '{run['outbox_id']}'")
+    found = client.search_runs(
+        [store.experiment_id], filter_string=f"tags.`modeler.outbox_id` = '{run['outbox_id']}'"
+    )
     if found:
         return found[0].info.run_id, True
     tags = {**run["tags"], "modeler.outbox_id": run["outbox_id"]}
-    created = client.create_run(store.experiment_id, start_time=run["start_time"],
-                                run_name=run["run_name"], tags=tags)
+    created = client.create_run(
+        store.experiment_id, start_time=run["start_time"], run_name=run["run_name"], tags=tags
+    )
     return created.info.run_id, False
 
 
 class _Replayer:
-    def __init__(self, client: Any, run_id: str, run: dict[str, Any], root: Path, *,
-                 dedupe: bool) -> None:
+    def __init__(
+        self, client: Any, run_id: str, run: dict[str, Any], root: Path, *, dedupe: bool
+    ) -> None:
         self.client, self.run_id, self.run, self.root = client, run_id, run, root
         self.dedupe = dedupe
         self._seen: dict[str, set[tuple[int, int, float]]] = {}
@@ -204,17 +228,22 @@ class _Replayer:
 
         kind = op["op"]
         if kind == "batch":
-            metrics = [Metric(k, float(v), int(ts), int(step))
-                       for k, v, ts, step in op.get("metrics", [])]
+            metrics = [
+                Metric(k, float(v), int(ts), int(step)) for k, v, ts, step in op.get("metrics", [])
+            ]
             if self.dedupe:
-                metrics = [m for m in metrics
-                           if (m.step, m.timestamp, m.value) not in self._known(m.key)]
+                metrics = [
+                    m for m in metrics if (m.step, m.timestamp, m.value) not in self._known(m.key)
+                ]
             params = [Param(k, v) for k, v in op.get("params", {}).items()]
             tags = [RunTag(k, v) for k, v in op.get("tags", {}).items()]
             for i in range(0, max(len(metrics), 1), 1000):
-                self.client.log_batch(self.run_id, metrics=metrics[i:i + 1000],
-                                      params=params if i == 0 else [],
-                                      tags=tags if i == 0 else [])
+                self.client.log_batch(
+                    self.run_id,
+                    metrics=metrics[i : i + 1000],
+                    params=params if i == 0 else [],
+                    tags=tags if i == 0 else [],
+                )
             for m in metrics:
                 self._known(m.key).add((m.step, m.timestamp, m.value))
         elif kind == "artifacts":
@@ -230,8 +259,9 @@ class _Replayer:
 
             with use_tracking_uri(self.run["tracking_uri"]):
                 version = mlflow.register_model(f"runs:/{self.run_id}/model", op["name"])
-            self.client.set_tag(self.run_id, "modeler.model_version",
-                                f"{self.run['run_name']}_{version.version}")
+            self.client.set_tag(
+                self.run_id, "modeler.model_version", f"{self.run['run_name']}_{version.version}"
+            )
         elif kind == "end":
             self.client.set_terminated(self.run_id, op["status"], end_time=op.get("end_time"))
         else:

@@ -1,7 +1,7 @@
 """scikit-learn / imbalanced-learn adapter: each outermost ``fit`` is one run.
 
 >>> accu.autolog(validation=(X_val, y_val))       # doctest: +SKIP
->>> LogisticRegression().fit(X_train, y_train)    # one run, eval.* on (X_val, y_val)  # doctest: +SKIP
+>>> LogisticRegression().fit(X_train, y_train)    # one run  # doctest: +SKIP
 
 Scores come from ``predict_proba`` (the positive column), else ``decision_function`` through a
 sigmoid (same order, so AUCs are unchanged and 0.5 is the model's own cut), else ``predict``.
@@ -49,7 +49,7 @@ def patch(hooks: Hooks) -> None:
         if getattr(original, "__modeler_wrapped__", False):
             continue
         wrapped = _wrap(original, hooks)
-        cls.fit = wrapped
+        cls.fit = wrapped  # type: ignore[attr-defined]
         hooks.add_restore(functools.partial(setattr, cls, "fit", original))
     _patch_samplers(hooks)
 
@@ -171,7 +171,10 @@ class SklearnFit:
             warnings.warn(
                 f"modeler: {type(est).__name__} was fitted with no validation data, so the run "
                 "has no eval.* metrics (use accu.autolog(validation=(X_val, y_val)) or "
-                "accu.evaluate(model, X_val, y_val))", ModelerWarning, stacklevel=4)
+                "accu.evaluate(model, X_val, y_val))",
+                ModelerWarning,
+                stacklevel=4,
+            )
         samplings = list(hooks.pipeline_samplings)
         hooks.complete(writer, lambda: self._after_fit(samplings))
         return result
@@ -180,13 +183,19 @@ class SklearnFit:
         writer, hooks = self.writer, self.hooks
         with writer.guard("sampling"):
             if samplings:
-                writer.set_tags({"modeler.sampling": json.dumps(
-                    samplings[0] if len(samplings) == 1 else samplings)})
+                writer.set_tags(
+                    {
+                        "modeler.sampling": json.dumps(
+                            samplings[0] if len(samplings) == 1 else samplings
+                        )
+                    }
+                )
         if hooks.options.validation is not None:
             X_val, y_val = hooks.options.validation
             with writer.guard("evaluation"):
-                log_model_evaluation(hooks, writer, self.estimator, X_val, y_val,
-                                     source="validation")
+                log_model_evaluation(
+                    hooks, writer, self.estimator, X_val, y_val, source="validation"
+                )
         if hooks.options.log_models:
             with writer.guard("model"):
                 self._log_model()
@@ -203,25 +212,42 @@ class SklearnFit:
 
             reqs.append(f"imbalanced-learn=={imblearn.__version__}")
         info = self.writer.log_model(
-            mlflow.sklearn, self.estimator, pip_requirements=reqs,
+            mlflow.sklearn,
+            self.estimator,
+            pip_requirements=reqs,
             serialization_format="cloudpickle",
-            registered_model_name=self.hooks.options.register_model)
+            registered_model_name=self.hooks.options.register_model,
+        )
         self.hooks.model_logged(self.writer, info)
 
 
-def log_model_evaluation(hooks: Hooks, writer: Any, model: Any, X: Any, y: Any, *,
-                         source: str, threshold: float | None = None, costs: Any = None,
-                         prefix: str = "eval") -> dict[str, float]:
+def log_model_evaluation(
+    hooks: Hooks,
+    writer: Any,
+    model: Any,
+    X: Any,
+    y: Any,
+    *,
+    source: str,
+    threshold: float | None = None,
+    costs: Any = None,
+    prefix: str = "eval",
+) -> dict[str, float]:
     """Score a fitted estimator on ``(X, y)`` and log the evaluation to ``writer``."""
     from modeler.tracking.evaluate import log_evaluation
 
     scores, tags, names = model_scores(model, X)
     return log_evaluation(
-        writer, y, scores,
+        writer,
+        y,
+        scores,
         threshold=hooks.options.threshold if threshold is None else threshold,
         costs=hooks.options.costs if costs is None else costs,
-        frame=X if hasattr(X, "columns") else None, classes=names,
-        extra_tags={**tags, "modeler.eval_source": source}, prefix=prefix)
+        frame=X if hasattr(X, "columns") else None,
+        classes=names,
+        extra_tags={**tags, "modeler.eval_source": source},
+        prefix=prefix,
+    )
 
 
 def _rows(X: Any) -> int | None:

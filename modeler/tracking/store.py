@@ -50,13 +50,14 @@ def connect(tracking: Tracking | None = None) -> Store:
     mlflow_env_defaults()
     from mlflow.tracking import MlflowClient
 
-    if tracking.store_dir is not None:
-        (tracking.store_dir / "artifacts").mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri=tracking.uri)
     from modeler.state import SESSION
 
+    if tracking.store_dir is not None:
+        (tracking.store_dir / "artifacts").mkdir(parents=True, exist_ok=True)
     key = (tracking.uri, tracking.experiment)
+    # one thread at a time: two first clients of a new SQLite file would both create tables
     with _lock:
+        client = MlflowClient(tracking_uri=tracking.uri)
         exp_id = SESSION.experiment_ids.get(key)
         if exp_id is None:
             exp_id = _experiment_id(client, tracking)
@@ -85,7 +86,8 @@ def _experiment_id(client: Any, tracking: Tracking) -> str:
     except MlflowException as exc:
         from modeler.tracking.writer import is_transient
 
-        if is_transient(exc):  # the caller keeps the run in the outbox
+        remote = tracking.uri.startswith(("http://", "https://"))
+        if is_transient(exc, remote):  # the caller keeps the run in the outbox
             raise
         raise TrackingError(
             f"tracking store {tracking.uri!r} refused experiment {tracking.experiment!r}: "

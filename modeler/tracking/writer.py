@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -64,18 +64,28 @@ def param_value(value: Any) -> str | None:
     return text[:MAX_PARAM_LENGTH]
 
 
-def is_transient(exc: BaseException) -> bool:
-    """True for failures of the store itself (unreachable, timed out, 5xx), not of our input."""
+def is_transient(exc: BaseException, remote: bool = True) -> bool:
+    """True for failures of the store itself (unreachable, timed out, 5xx), not of our input.
+
+    A generic MLflow error (``INTERNAL_ERROR``) is the store's fault only on a server; from a
+    local database it is a bug or bad input and must not be hidden in the outbox.
+    """
     import requests
 
-    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout
-                  | ConnectionError | TimeoutError):
+    if isinstance(
+        exc,
+        requests.exceptions.ConnectionError
+        | requests.exceptions.Timeout
+        | ConnectionError
+        | TimeoutError,
+    ):
         return True
     from mlflow.exceptions import MlflowException
 
     if isinstance(exc, MlflowException):
-        if exc.error_code in ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR",
-                              "REQUEST_LIMIT_EXCEEDED"):
+        if exc.error_code in ("TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED") or (
+            remote and exc.error_code == "INTERNAL_ERROR"
+        ):
             return True
         text = str(exc)
         return "API request to" in text and "failed with exception" in text
@@ -92,8 +102,14 @@ def dataset_inputs(records: list[dict[str, Any]]) -> list[Any]:
 
     inputs = []
     for rec in records:
-        ds = Dataset(name=rec["name"], digest=rec["digest"][:36], source_type=rec["source_type"],
-                     source=rec["source"], schema=rec.get("schema"), profile=rec.get("profile"))
+        ds = Dataset(
+            name=rec["name"],
+            digest=rec["digest"][:36],
+            source_type=rec["source_type"],
+            source=rec["source"],
+            schema=rec.get("schema"),
+            profile=rec.get("profile"),
+        )
         inputs.append(DatasetInput(ds, tags=[InputTag("mlflow.data.context", rec["context"])]))
     return inputs
 
@@ -116,7 +132,7 @@ def use_tracking_uri(uri: str) -> Iterator[None]:
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(saved)
+        mlflow.set_tracking_uri(saved)  # type: ignore[arg-type]
         if saved_env is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
@@ -130,16 +146,27 @@ def _down(uri: str) -> bool:
 
 
 def _mark_down(uri: str) -> None:
+    """A server that failed is skipped for a while; a local database is tried each time."""
     from modeler.state import SESSION
 
-    SESSION.down_until[uri] = time.monotonic() + DOWN_SECONDS
+    if uri.startswith(("http://", "https://")):
+        SESSION.down_until[uri] = time.monotonic() + DOWN_SECONDS
 
 
 class RunWriter:
     """Writes one MLflow run; every write is batched, bounded, and never lost."""
 
-    def __init__(self, client: Any, run_id: str, run_name: str, *, owned: bool,
-                 tracking_uri: str, experiment: str = "", outbox: Any = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        run_id: str,
+        run_name: str,
+        *,
+        owned: bool,
+        tracking_uri: str,
+        experiment: str = "",
+        outbox: Any = None,
+    ) -> None:
         self.client = client
         self.run_id = run_id
         self.run_name = run_name
@@ -147,6 +174,7 @@ class RunWriter:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.outbox = outbox  # set when the store could not be reached
+        self.remote = tracking_uri.startswith(("http://", "https://"))
         self.errors: list[str] = []
         self._metrics: list[Any] = []
         self._last_flush = time.monotonic()
@@ -154,8 +182,9 @@ class RunWriter:
 
     # --- lifecycle ---------------------------------------------------------------------------
     @classmethod
-    def start(cls, tracking: Tracking, model_type: str,
-              tags: Mapping[str, str] | None = None) -> RunWriter:
+    def start(
+        cls, tracking: Tracking, model_type: str, tags: Mapping[str, str] | None = None
+    ) -> RunWriter:
         """Open a run: the user's active ``mlflow.start_run()`` run if any, else a new one."""
         import mlflow
 
@@ -169,8 +198,13 @@ class RunWriter:
 
             uri = mlflow.get_tracking_uri()
             name = active.info.run_name or new_run_name(model_type)
-            writer = cls(MlflowClient(tracking_uri=uri), active.info.run_id, name, owned=False,
-                         tracking_uri=uri)
+            writer = cls(
+                MlflowClient(tracking_uri=uri),
+                active.info.run_id,
+                name,
+                owned=False,
+                tracking_uri=uri,
+            )
             writer.set_tags(tags)
             return writer
         name = new_run_name(model_type)
@@ -180,14 +214,26 @@ class RunWriter:
             store = connect(tracking)
             run = store.client.create_run(store.experiment_id, run_name=name, tags=tags)
         except Exception as exc:
-            if not is_transient(exc):
+            if not is_transient(exc, tracking.uri.startswith(("http://", "https://"))):
                 raise
-            writer = cls(None, "", name, owned=True, tracking_uri=tracking.uri,
-                         experiment=tracking.experiment)
+            writer = cls(
+                None,
+                "",
+                name,
+                owned=True,
+                tracking_uri=tracking.uri,
+                experiment=tracking.experiment,
+            )
             writer._fail_over(exc, tags=tags)
             return writer
-        return cls(store.client, run.info.run_id, name, owned=True, tracking_uri=tracking.uri,
-                   experiment=tracking.experiment)
+        return cls(
+            store.client,
+            run.info.run_id,
+            name,
+            owned=True,
+            tracking_uri=tracking.uri,
+            experiment=tracking.experiment,
+        )
 
     @classmethod
     def attach(cls, tracking: Tracking, run_id: str) -> RunWriter:
@@ -196,8 +242,14 @@ class RunWriter:
 
         store = connect(tracking)
         run = store.client.get_run(run_id)
-        return cls(store.client, run_id, run.info.run_name, owned=False,
-                   tracking_uri=tracking.uri, experiment=tracking.experiment)
+        return cls(
+            store.client,
+            run_id,
+            run.info.run_name,
+            owned=False,
+            tracking_uri=tracking.uri,
+            experiment=tracking.experiment,
+        )
 
     def end(self, status: str = "FINISHED") -> None:
         """Flush what is buffered and, for a run we opened, mark it ``status``."""
@@ -208,18 +260,22 @@ class RunWriter:
         finally:
             if self.owned:
                 end_time = int(time.time() * 1000)
-                self._send({"op": "end", "status": status, "end_time": end_time},
-                           lambda: self.client.set_terminated(self.run_id, status,
-                                                              end_time=end_time))
+                self._send(
+                    {"op": "end", "status": status, "end_time": end_time},
+                    "set_terminated",
+                    status,
+                    end_time=end_time,
+                )
 
     # --- the one way out: the store, or the outbox ------------------------------------------
-    def _send(self, op: dict[str, Any], remote: Callable[[], Any]) -> None:
+    def _send(self, op: dict[str, Any], method: str, *args: Any, **kwargs: Any) -> None:
+        """``client.<method>(run_id, *args, **kwargs)``, or keep ``op`` in the outbox."""
         if self.outbox is None:
             try:
-                remote()
+                getattr(self.client, method)(self.run_id, *args, **kwargs)
                 return
             except Exception as exc:
-                if not is_transient(exc):
+                if not is_transient(exc, self.remote):
                     raise
                 self._fail_over(exc)
         self.outbox.append(op)
@@ -230,14 +286,21 @@ class RunWriter:
         _mark_down(self.tracking_uri)
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
         self.outbox = Outbox.create(
-            tracking_uri=self.tracking_uri, experiment=self.experiment, run_name=self.run_name,
-            tags=dict(tags or {}), server_run_id=self.run_id or None, reason=reason)
+            tracking_uri=self.tracking_uri,
+            experiment=self.experiment,
+            run_name=self.run_name,
+            tags=dict(tags or {}),
+            server_run_id=self.run_id or None,
+            reason=reason,
+        )
         if not self.run_id:
             self.run_id = f"outbox-{self.outbox.id}"
         notify(
             f"modeler: the tracking store {self.tracking_uri} could not be reached ({reason}); "
             f"run {self.run_name} is kept in {self.outbox.root} and nothing is lost. "
-            "Run `modeler sync` when the store is back.", stacklevel=4)
+            "Run `modeler sync` when the store is back.",
+            stacklevel=4,
+        )
 
     # --- params, tags, metrics ------------------------------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -253,25 +316,33 @@ class RunWriter:
             items[str(key)[:250]] = text
         keys = list(items)
         for i in range(0, len(keys), 100):
-            chunk = {k: items[k] for k in keys[i:i + 100]}
-            self._send({"op": "batch", "params": chunk},
-                       lambda c=chunk: self.client.log_batch(
-                           self.run_id, params=[Param(k, v) for k, v in c.items()]))
+            chunk = {k: items[k] for k in keys[i : i + 100]}
+            self._send(
+                {"op": "batch", "params": chunk},
+                "log_batch",
+                params=[Param(k, v) for k, v in chunk.items()],
+            )
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
-        items = {k: v if isinstance(v, str) else json.dumps(v, default=str)
-                 for k, v in tags.items() if v is not None}
+        items = {
+            k: v if isinstance(v, str) else json.dumps(v, default=str)
+            for k, v in tags.items()
+            if v is not None
+        }
         keys = list(items)
         for i in range(0, len(keys), 100):
-            chunk = {k: items[k] for k in keys[i:i + 100]}
-            self._send({"op": "batch", "tags": chunk},
-                       lambda c=chunk: self.client.log_batch(
-                           self.run_id, tags=[RunTag(k, v) for k, v in c.items()]))
+            chunk = {k: items[k] for k in keys[i : i + 100]}
+            self._send(
+                {"op": "batch", "tags": chunk},
+                "log_batch",
+                tags=[RunTag(k, v) for k, v in chunk.items()],
+            )
 
-    def log_metrics(self, metrics: Mapping[str, Any], step: int = 0, *,
-                    flush: bool = False) -> None:
+    def log_metrics(
+        self, metrics: Mapping[str, Any], step: int = 0, *, flush: bool = False
+    ) -> None:
         """Buffer finite scalar metrics; send them every few seconds or when asked."""
         now = int(time.time() * 1000)
         for key, value in metrics.items():
@@ -288,10 +359,10 @@ class RunWriter:
 
         metrics, self._metrics = self._metrics, []
         for i in range(0, len(metrics), 1000):
-            chunk = metrics[i:i + 1000]
-            self._send({"op": "batch", "metrics": chunk},
-                       lambda c=chunk: self.client.log_batch(
-                           self.run_id, metrics=[Metric(*m) for m in c]))
+            chunk = metrics[i : i + 1000]
+            self._send(
+                {"op": "batch", "metrics": chunk}, "log_batch", metrics=[Metric(*m) for m in chunk]
+            )
         self._last_flush = time.monotonic()
 
     # --- artifacts ------------------------------------------------------------------------------
@@ -314,7 +385,7 @@ class RunWriter:
                 self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
                 return
             except Exception as exc:
-                if not is_transient(exc):
+                if not is_transient(exc, self.remote):
                     raise
                 self._fail_over(exc)
         self.outbox.add_files(lambda target: shutil.copytree(local_dir, target), artifact_path)
@@ -323,34 +394,40 @@ class RunWriter:
         """Log ``modeler.state.DatasetRecord`` objects as the run's dataset inputs."""
         if not datasets:
             return
-        records = [{
-            "name": rec.name, "digest": rec.digest,
-            "source_type": "s3" if rec.source.startswith("s3://") else "local",
-            "source": json.dumps({"uri": rec.source}),
-            "schema": json.dumps({"columns": list(rec.columns)}) if rec.columns else None,
-            "profile": json.dumps({"num_rows": rec.rows}) if rec.rows is not None else None,
-            "context": context,
-        } for rec in datasets]
-        self._send({"op": "inputs", "datasets": records},
-                   lambda: self.client.log_inputs(self.run_id,
-                                                  datasets=dataset_inputs(records)))
+        records = [
+            {
+                "name": rec.name,
+                "digest": rec.digest,
+                "source_type": "s3" if rec.source.startswith("s3://") else "local",
+                "source": json.dumps({"uri": rec.source}),
+                "schema": json.dumps({"columns": list(rec.columns)}) if rec.columns else None,
+                "profile": json.dumps({"num_rows": rec.rows}) if rec.rows is not None else None,
+                "context": context,
+            }
+            for rec in datasets
+        ]
+        self._send(
+            {"op": "inputs", "datasets": records}, "log_inputs", datasets=dataset_inputs(records)
+        )
 
     # --- model ------------------------------------------------------------------------------------
-    def log_model(self, flavor: Any, model: Any, *, registered_model_name: str | None = None,
-                  **kwargs: Any) -> Any:
+    def log_model(
+        self, flavor: Any, model: Any, *, registered_model_name: str | None = None, **kwargs: Any
+    ) -> Any:
         """``flavor.log_model`` into this run; in the outbox, ``flavor.save_model`` instead."""
         if self.outbox is None:
             try:
                 with self.active():
-                    return flavor.log_model(model, name="model",
-                                            registered_model_name=registered_model_name,
-                                            **kwargs)
+                    return flavor.log_model(
+                        model, name="model", registered_model_name=registered_model_name, **kwargs
+                    )
             except Exception as exc:
-                if not is_transient(exc):
+                if not is_transient(exc, self.remote):
                     raise
                 self._fail_over(exc)
-        self.outbox.add_files(lambda target: flavor.save_model(model, path=str(target), **kwargs),
-                              "model")
+        self.outbox.add_files(
+            lambda target: flavor.save_model(model, path=str(target), **kwargs), "model"
+        )
         if registered_model_name:
             self.outbox.append({"op": "register", "name": registered_model_name})
         return None
@@ -364,15 +441,23 @@ class RunWriter:
         if current is not None and current.info.run_id == self.run_id:
             yield
             return
-        with use_tracking_uri(self.tracking_uri):
-            mlflow.start_run(run_id=self.run_id)
-            try:
-                yield
-            finally:
-                # end_run marks the run FINISHED; end() sets the final status afterwards
-                mlflow.end_run()
+        from mlflow.tracking import fluent
 
-    # --- safety -------------------------------------------------------------------------------------
+        # mlflow.set_experiment() in the notebook must not block reopening our run
+        saved_experiment = fluent._active_experiment_id
+        fluent._active_experiment_id = None
+        try:
+            with use_tracking_uri(self.tracking_uri):
+                mlflow.start_run(run_id=self.run_id)
+                try:
+                    yield
+                finally:
+                    # end_run marks the run FINISHED; end() sets the final status afterwards
+                    mlflow.end_run()
+        finally:
+            fluent._active_experiment_id = saved_experiment
+
+    # --- safety ---------------------------------------------------------------------------
     @contextmanager
     def guard(self, what: str) -> Iterator[None]:
         """Turn a failure in logging into one warning and the tag ``modeler.logging_error``.
@@ -399,5 +484,7 @@ def guard_start(what: str = "the run") -> Iterator[None]:
         if test_mode():
             raise
         first = str(exc).splitlines()[0][:300] if str(exc) else ""
-        notify(f"modeler could not log {what}: {type(exc).__name__}: {first} "
-               "(training is unaffected)", stacklevel=4)
+        notify(
+            f"modeler could not log {what}: {type(exc).__name__}: {first} (training is unaffected)",
+            stacklevel=4,
+        )
