@@ -206,6 +206,5 @@ def test_mlflow_set_experiment_in_the_notebook_does_not_break_logging(autolog, d
         mlflow.set_tracking_uri(None)
     run = store.only_run()
     assert run.info.status == "FINISHED" and "modeler.logging_error" not in run.data.tags
-    assert "model" in {
-        a.path for a in store.client.list_artifacts(run.info.run_id)
-    } or store.client.search_logged_models([run.info.experiment_id])
+    models = store.client.search_logged_models([run.info.experiment_id])
+    assert [m.name for m in models if m.source_run_id == run.info.run_id] == ["model"]
