@@ -208,3 +208,25 @@ def test_mlflow_set_experiment_in_the_notebook_does_not_break_logging(autolog, d
     assert run.info.status == "FINISHED" and "modeler.logging_error" not in run.data.tags
     models = store.client.search_logged_models([run.info.experiment_id])
     assert [m.name for m in models if m.source_run_id == run.info.run_id] == ["model"]
+
+
+@pytest.mark.parametrize(("scores", "labels", "match"), [
+    (np.array([]), np.array([]), "empty"),
+    (np.full(5, 0.5), np.array([0, 1, 0, 1]), "5 rows but the labels have 4"),
+    (np.array([0.1, np.inf, 0.3, 0.9]), np.array([0, 1, 0, 1]), "infinite"),
+])
+def test_bad_validation_data_is_a_clear_error(store, scores, labels, match):
+    with pytest.raises(EvaluationError, match=match):
+        accu.evaluate(scores, None, labels)
+
+
+def test_bad_costs_are_clear_errors(store, data):
+    from modeler.errors import CostError
+
+    _, _, Xv, yv = data
+    with pytest.raises(CostError, match="negative"):
+        accu.autolog(validation=(Xv, yv), costs={"fn": -1.0, "fp": 5.0})
+    with pytest.raises(CostError, match=str(len(yv))):
+        accu.autolog(validation=(Xv, yv), costs={"fn": np.ones(3), "fp": 5.0})
+    with pytest.raises(OptionError, match="costs"):
+        accu.autolog(costs=[100, 5])
