@@ -314,14 +314,7 @@ class RunWriter:
                 continue
             self._params_logged.add(key)
             items[str(key)[:250]] = text
-        keys = list(items)
-        for i in range(0, len(keys), 100):
-            chunk = {k: items[k] for k in keys[i : i + 100]}
-            self._send(
-                {"op": "batch", "params": chunk},
-                "log_batch",
-                params=[Param(k, v) for k, v in chunk.items()],
-            )
+        self._send_pairs("params", items, Param)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
@@ -331,13 +324,17 @@ class RunWriter:
             for k, v in tags.items()
             if v is not None
         }
+        self._send_pairs("tags", items, RunTag)
+
+    def _send_pairs(self, kind: str, items: dict[str, str], entity: Any) -> None:
+        """``log_batch`` of params or tags, 100 at a time (MLflow's limit per request)."""
         keys = list(items)
         for i in range(0, len(keys), 100):
             chunk = {k: items[k] for k in keys[i : i + 100]}
             self._send(
-                {"op": "batch", "tags": chunk},
+                {"op": "batch", kind: chunk},
                 "log_batch",
-                tags=[RunTag(k, v) for k, v in chunk.items()],
+                **{kind: [entity(k, v) for k, v in chunk.items()]},
             )
 
     def log_metrics(
