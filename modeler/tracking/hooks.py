@@ -26,33 +26,23 @@ class Options:
     validation: tuple[Any, Any] | None = None
     costs: Any = None
     tags: dict[str, str] = field(default_factory=dict)
-    run_name_prefix: str | None = None
 
 
 class _Nesting(threading.local):
     depth = 0
 
 
-nested_state = _Nesting()
+nesting = _Nesting()
 
 
-class _Nested:
-    """``with nested():`` marks fits inside a logged fit (a Pipeline's steps) as not logged."""
-
-    @property
-    def depth(self) -> int:
-        return nested_state.depth
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        nested_state.depth += 1
-        try:
-            yield
-        finally:
-            nested_state.depth -= 1
-
-
-nested = _Nested()
+@contextmanager
+def nested() -> Iterator[None]:
+    """Fits inside a logged fit (a Pipeline's steps, a forest's trees) are not logged."""
+    nesting.depth += 1
+    try:
+        yield
+    finally:
+        nesting.depth -= 1
 
 
 class Hooks:
@@ -83,7 +73,7 @@ class Hooks:
         record = SamplingRecord(
             type(sampler).__name__, params, class_counts(y), class_counts(y_res), n_after=len(y_res)
         )
-        if nested.depth > 0:
+        if nesting.depth > 0:
             self.pipeline_samplings.append(record.as_json())
         else:
             self.session.record_sampling(record, X_res, y_res)

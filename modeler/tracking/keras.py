@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from modeler.errors import ModelerWarning
-from modeler.tracking.hooks import Hooks, nested
+from modeler.tracking.hooks import Hooks, nested, nesting
 
 FIT_SCALARS = (
     "batch_size",
@@ -53,7 +53,7 @@ def patch(hooks: Hooks) -> None:
 
     @functools.wraps(original)
     def fit(self, *args, **kwargs):
-        if not hooks.enabled or nested.depth > 0:
+        if not hooks.enabled or nesting.depth > 0:
             return original(self, *args, **kwargs)
         hooks.settle()  # the previous run is written before this model trains again
         bound = signature.bind(self, *args, **kwargs)
@@ -151,15 +151,11 @@ class KerasFit:
             self._log_fit_params()
         with self.writer.guard("validation data"):
             call_kwargs = self._prepare_validation(call_kwargs)
-        cb = None
         with self.writer.guard("callback"):
-            cb = _callback_class()(self)
             user = call_kwargs.get("callbacks")
             if user is None or isinstance(user, list | tuple):
-                call_kwargs["callbacks"] = [
-                    *(user or []),
-                    cb,
-                ]  # a new list: the user's is untouched
+                # a new list: the user's own list is not touched
+                call_kwargs["callbacks"] = [*(user or []), _callback_class()(self)]
         try:
             with nested():
                 history = original(self.model, **call_kwargs)
@@ -168,10 +164,18 @@ class KerasFit:
             self.hooks.finish(self.writer, status)
             raise
         self.hooks.remember(self.model, self.writer)
-        predicted = None
-        with self.writer.guard("predictions"):
-            predicted = self._predict()
-        self.hooks.complete(self.writer, lambda: self._after_fit(history, predicted))
+        if self.eval_source == "none":
+            with self.writer.guard("tags"):
+                self.writer.set_tags({"modeler.eval_source": "none"})
+            warnings.warn(
+                "modeler: this fit has no validation data, so the run has no eval.* "
+                "metrics (pass validation_data= or validation_split=)",
+                ModelerWarning,
+                stacklevel=3,
+            )
+        # the rest, predictions included, may run on a background thread: the next logged
+        # fit waits for it, so the weights it predicts with are those fit returned
+        self.hooks.complete(self.writer, lambda: self._after_fit(history))
         return history
 
     # --- before -----------------------------------------------------------------------------
@@ -191,10 +195,7 @@ class KerasFit:
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None:
             params["optimizer"] = type(optimizer).__name__
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                config = optimizer.get_config()
-            for key, value in config.items():
+            for key, value in optimizer.get_config().items():
                 if key != "name":
                     params[f"optimizer.{key}"] = value
         loss = getattr(model, "loss", None)
@@ -227,8 +228,11 @@ class KerasFit:
         return kwargs
 
     # --- after -------------------------------------------------------------------------------
-    def _after_fit(self, history: Any, predicted: tuple[Any, Any, Any] | None) -> None:
+    def _after_fit(self, history: Any) -> None:
         writer, model = self.writer, self.model
+        predicted = None
+        with writer.guard("predictions"):
+            predicted = self._predict()
         with writer.guard("model summary"):
             epochs_run = len(getattr(history, "epoch", []) or [])
             writer.log_params(
@@ -260,30 +264,29 @@ class KerasFit:
                 self._log_model(predicted)
 
     def _predict(self) -> tuple[Any, Any, Any] | None:
-        """Labels, outputs and weights of the held-out data, from the model as returned.
-
-        Runs before ``fit`` returns (the weights may change afterwards); None when there is
-        nothing to evaluate.
-        """
+        """Labels, outputs and weights of the held-out data; None when there are none."""
         writer = self.writer
-        if self.recorder is not None and self.recorder.batches:
-            y, out, sw = _predict_batches(self.model, self.recorder.batches)
-        elif self.eval_source == "dataset":
-            y, out, sw = _predict_batches(
-                self.model, _iterate(self.eval_data, self.args.get("validation_steps"))
+        if self.recorder is not None or self.eval_source == "dataset":
+            batches = (
+                self.recorder.batches
+                if self.recorder is not None  # what Keras read
+                else _iterate(self.eval_data, self.args.get("validation_steps"))
             )
+            result = _predict_batches(self.model, batches)
+            if result is None:  # no batch at all
+                return None
+            y, out, sw = result
         elif self.eval_data is not None:
             x, y, sw = self.eval_data
             out = predict(self.model, x)
         else:
-            y = None
-        if y is None:
-            writer.set_tags({"modeler.eval_source": "none"})
-            warnings.warn(
-                "modeler: this fit has no validation data, so the run has no eval.* "
-                "metrics (pass validation_data= or validation_split=)",
-                ModelerWarning,
-                stacklevel=5,
+            return None
+        if y is None:  # batches without labels
+            writer.set_tags(
+                {
+                    "modeler.eval_source": self.eval_source,
+                    "modeler.eval_skipped": "validation batches have no labels",
+                }
             )
             return None
         if isinstance(out, list | tuple | dict):
@@ -398,7 +401,8 @@ def _iterate(data: Any, steps: int | None):
         yield _unpack(batch)
 
 
-def _predict_batches(model: Any, batches: Any) -> tuple[Any, Any, Any]:
+def _predict_batches(model: Any, batches: Any) -> tuple[Any, Any, Any] | None:
+    """Outputs for every batch; None without batches, ``y`` None when they have no labels."""
     ys, outs, sws = [], [], []
     for x, y, sw in batches:
         if y is None:
@@ -408,6 +412,6 @@ def _predict_batches(model: Any, batches: Any) -> tuple[Any, Any, Any]:
         if sw is not None:
             sws.append(np.asarray(sw))
     if not ys:
-        return None, None, None
+        return None
     sw_all = np.concatenate(sws) if len(sws) == len(ys) else None
     return np.concatenate(ys), np.concatenate(outs), sw_all

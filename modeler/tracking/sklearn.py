@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from modeler.errors import ModelerWarning
-from modeler.tracking.hooks import Hooks, nested
+from modeler.tracking.hooks import Hooks, nested, nesting
 
 
 def estimator_classes() -> list[type]:
@@ -57,7 +57,7 @@ def patch(hooks: Hooks) -> None:
 def _wrap(original: Any, hooks: Hooks) -> Any:
     @functools.wraps(original)
     def fit(self, X, y=None, *args, **kwargs):
-        if not hooks.enabled or nested.depth > 0:
+        if not hooks.enabled or nesting.depth > 0:
             return original(self, X, y, *args, **kwargs)
         hooks.settle()  # the previous run is written before this estimator trains again
         return SklearnFit(self, hooks).run(original, X, y, args, kwargs)
