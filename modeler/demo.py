@@ -98,7 +98,9 @@ def run_demo(
         echo("    class weights done")
         for method in ("down", "up", "smote"):
             X_res, y_res = resample(X_train, y_train, method=method, random_state=random_state)
-            _model(n).fit(X_res, y_res.astype("float32"), **fit)
+            # down-sampling leaves a few hundred rows: smaller batches, so it trains at all
+            batch = 512 if len(y_res) > 5_000 else 32
+            _model(n).fit(X_res, y_res.astype("float32"), **{**fit, "batch_size": batch})
             echo(f"    {method}-sampling done ({len(y_res):,} rows after resampling)")
     finally:
         accu.autolog(disable=True)

@@ -210,11 +210,14 @@ def test_mlflow_set_experiment_in_the_notebook_does_not_break_logging(autolog, d
     assert [m.name for m in models if m.source_run_id == run.info.run_id] == ["model"]
 
 
-@pytest.mark.parametrize(("scores", "labels", "match"), [
-    (np.array([]), np.array([]), "empty"),
-    (np.full(5, 0.5), np.array([0, 1, 0, 1]), "5 rows but the labels have 4"),
-    (np.array([0.1, np.inf, 0.3, 0.9]), np.array([0, 1, 0, 1]), "infinite"),
-])
+@pytest.mark.parametrize(
+    ("scores", "labels", "match"),
+    [
+        (np.array([]), np.array([]), "empty"),
+        (np.full(5, 0.5), np.array([0, 1, 0, 1]), "5 rows but the labels have 4"),
+        (np.array([0.1, np.inf, 0.3, 0.9]), np.array([0, 1, 0, 1]), "infinite"),
+    ],
+)
 def test_bad_validation_data_is_a_clear_error(store, scores, labels, match):
     with pytest.raises(EvaluationError, match=match):
         accu.evaluate(scores, None, labels)
