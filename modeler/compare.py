@@ -764,6 +764,8 @@ def _write(report: Comparison, loaded: list[_Loaded], selection: dict[str, str])
 
     marked = _best_rows(report.table)
     columns = list(report.table.columns)
+    if (report.table["Run"] == report.table["Model Version"]).all():
+        columns.remove("Run")  # no registered versions: the same name twice says nothing
     colors = [to_hex(c) for c in _colors(len(loaded))]  # type: ignore[arg-type]
     rows = []
     for i, item in enumerate(loaded):
@@ -778,7 +780,11 @@ def _write(report: Comparison, loaded: list[_Loaded], selection: dict[str, str])
                     {
                         "text": _format(col, values[col]),
                         "best": i in marked.get(col, ()),
-                        "numeric": col not in ("Model Version", "Run", "Sampling"),
+                        "kind": "name"
+                        if col in ("Model Version", "Run")
+                        else "text"
+                        if col == "Sampling"
+                        else "num",
                     }
                     for col in columns
                 ],
