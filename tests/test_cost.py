@@ -205,3 +205,15 @@ def test_costs_must_fit_the_data():
         cost_at([0, 1], [0.1, 0.9], Costs(fn=1.0, fp=1.0), float("nan"))
     with pytest.raises(OptionError, match="max_points must be >= 3"):
         cost_curve([0, 1], [0.1, 0.9], Costs(fn=1.0, fp=1.0), max_points=2)
+
+
+def test_cost_report_is_cost_metrics_and_cost_curve_in_one_sweep():
+    from modeler.evaluation.cost import cost_report
+
+    rng = np.random.default_rng(5)
+    y = (rng.random(3000) < 0.05).astype(int)
+    scores = np.round(rng.random(3000) * 0.6 + 0.4 * y, 3)
+    costs = Costs(fn=rng.uniform(10, 500, 3000), fp=4.0, tp_gain=1.0)
+    metrics, curve = cost_report(y, scores, costs, 0.5, max_points=200)
+    assert metrics == cost_metrics(y, scores, costs, 0.5)
+    assert curve == cost_curve(y, scores, costs, max_points=200)

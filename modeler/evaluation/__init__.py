@@ -8,7 +8,14 @@ Imports numpy, scikit-learn and matplotlib only (never MLflow or TensorFlow)::
     0.5
 """
 
-from modeler.evaluation.cost import Costs, cost_at, cost_curve, cost_metrics, parse_costs
+from modeler.evaluation.cost import (
+    Costs,
+    cost_at,
+    cost_curve,
+    cost_metrics,
+    cost_report,
+    parse_costs,
+)
 from modeler.evaluation.curves import (
     binary_curves,
     evaluate_binary,
@@ -59,6 +66,7 @@ __all__ = [
     "cost_curve",
     "cost_metrics",
     "cost_png",
+    "cost_report",
     "draw_cost",
     "draw_pr",
     "draw_roc",

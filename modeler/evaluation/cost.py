@@ -281,6 +281,18 @@ def cost_curve(y_true: Any, scores: Any, costs: Costs, *, max_points: int = 1000
     }
 
 
+def _run_metrics(summary: dict[str, Any], cost: float) -> dict[str, float]:
+    return {
+        "cost": cost,
+        "cost_optimal_threshold": summary["optimal_threshold"],
+        "cost_at_optimal": summary["cost_at_optimal"],
+        "savings": summary["savings"],
+        "precision_at_optimal": summary["precision_at_optimal"],
+        "recall_at_optimal": summary["recall_at_optimal"],
+        "f1_at_optimal": summary["f1_at_optimal"],
+    }
+
+
 def cost_metrics(y_true: Any, scores: Any, costs: Costs, threshold: float) -> dict[str, float]:
     """Cost metrics of a run (the writer logs them with the ``eval.`` prefix).
 
@@ -291,12 +303,18 @@ def cost_metrics(y_true: Any, scores: Any, costs: Costs, threshold: float) -> di
     0.0
     """
     summary = _summary(_sweep(y_true, scores, costs))
-    return {
-        "cost": cost_at(y_true, scores, costs, check_threshold(threshold)),
-        "cost_optimal_threshold": summary["optimal_threshold"],
-        "cost_at_optimal": summary["cost_at_optimal"],
-        "savings": summary["savings"],
-        "precision_at_optimal": summary["precision_at_optimal"],
-        "recall_at_optimal": summary["recall_at_optimal"],
-        "f1_at_optimal": summary["f1_at_optimal"],
-    }
+    return _run_metrics(summary, cost_at(y_true, scores, costs, check_threshold(threshold)))
+
+
+def cost_report(
+    y_true: Any, scores: Any, costs: Costs, threshold: float, *, max_points: int = 1000
+) -> tuple[dict[str, float], dict]:
+    """``cost_metrics`` and ``cost_curve`` from one sweep (one sort of the scores).
+
+    >>> metrics, curve = cost_report([0, 1], [0.2, 0.7], Costs(fn=10.0, fp=1.0), 0.5)
+    >>> metrics["cost_at_optimal"] == curve["cost_at_optimal"]
+    True
+    """
+    curve = cost_curve(y_true, scores, costs, max_points=max_points)
+    cost = cost_at(y_true, scores, costs, check_threshold(threshold))
+    return _run_metrics(curve, cost), curve

@@ -124,11 +124,11 @@ def _binary(out, y_true, outputs, threshold, costs, frame, sample_weight):
     plots.pr_png(curves, out / "pr.png")
     plots.confusion_png(metrics, out / "confusion_matrix.png")
     if costs is not None:
-        from modeler.evaluation.cost import cost_curve, cost_metrics, parse_costs
+        from modeler.evaluation.cost import cost_report, parse_costs
 
         spec = parse_costs(costs, n=len(labels), frame=frame)
-        metrics.update(cost_metrics(labels, scores, spec, threshold))
-        curve = cost_curve(labels, scores, spec, max_points=MAX_POINTS)
+        cost_metrics, curve = cost_report(labels, scores, spec, threshold, max_points=MAX_POINTS)
+        metrics.update(cost_metrics)
         _write_json(out / "cost_curve.json", curve)
         plots.cost_png(curve, out / "cost_curve.png")
     return metrics
