@@ -89,12 +89,13 @@ class accuinsight:
     def add_experiment(self, model: Any, X_val: Any, y_val: Any) -> Iterator[ExperimentRun]:
         """A run for ``model``, evaluated on ``(X_val, y_val)`` when the block ends."""
         from modeler.evaluation.metrics import check_threshold
-        from modeler.tracking.autolog import evaluate_into, hooks_of
+        from modeler.tracking.autolog import evaluate_into, hooks_of, model_type_of
         from modeler.tracking.writer import RunWriter
 
         hooks = hooks_of(self._accu)
-        model_type = "keras" if "keras" in type(model).__module__ else type(model).__name__
-        writer = RunWriter.start(self._accu.tracking(), model_type, tags=hooks.options.tags)
+        writer = RunWriter.start(
+            self._accu.tracking(), model_type_of(model), tags=hooks.options.tags
+        )
         self._run_id = writer.run_id
         status = "FINISHED"
         try:

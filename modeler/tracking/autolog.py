@@ -183,7 +183,6 @@ def evaluate(
         raise OptionError(
             f"evaluate prefix must be a lowercase name like 'eval' or 'test'; got {prefix!r}"
         )
-    import numpy as np
 
     from modeler.evaluation.metrics import check_threshold
     from modeler.tracking.writer import RunWriter
@@ -191,13 +190,13 @@ def evaluate(
     hooks = hooks_of(accu)
     hooks.wait()  # the model's run may still be finishing in the background
     threshold = check_threshold(hooks.options.threshold if threshold is None else threshold)
-    is_scores = isinstance(model, np.ndarray | list | tuple) or hasattr(model, "to_numpy")
+    is_scores = _is_scores(model)
     if run_id is None and not is_scores:
         run_id = _run_of(hooks, model)
     if run_id is not None:
         writer = RunWriter.attach(hooks.tracking(), run_id)
     else:
-        model_type = "scores" if is_scores else _model_type(model)
+        model_type = "scores" if is_scores else model_type_of(model)
         writer = RunWriter.start(hooks.tracking(), model_type, tags=hooks.options.tags)
     try:
         metrics = evaluate_into(
@@ -230,7 +229,7 @@ def evaluate_into(
     costs = hooks.options.costs if costs is None else costs
     frame = X if hasattr(X, "columns") else None
     tags = {"modeler.eval_source": "explicit"}
-    if isinstance(model, np.ndarray | list | tuple) or hasattr(model, "to_numpy"):
+    if _is_scores(model):
         return log_evaluation(
             writer,
             y,
@@ -279,5 +278,13 @@ def _is_keras(model: Any) -> bool:
     return "keras" in sys.modules and isinstance(model, sys.modules["keras"].Model)
 
 
-def _model_type(model: Any) -> str:
+def _is_scores(model: Any) -> bool:
+    """An array of scores (numpy, list, pandas) given instead of a model."""
+    import numpy as np
+
+    return isinstance(model, np.ndarray | list | tuple) or hasattr(model, "to_numpy")
+
+
+def model_type_of(model: Any) -> str:
+    """The run-name prefix: ``keras`` for Keras models, else the class name."""
     return "keras" if _is_keras(model) else type(model).__name__
