@@ -51,6 +51,10 @@ class UnsafePathError(DataError, ValueError):
     """A file name would place a file outside the cache directory."""
 
 
+class InvalidNameError(DataError, ValueError):
+    """A bucket name, object key or file name breaks a naming rule of S3 or of the filesystem."""
+
+
 class UnsupportedFormatError(DataError, ValueError):
     """A file's extension is not one modeler can read."""
 
@@ -72,6 +76,10 @@ class SamplingError(ModelerError, ValueError):
 # --- tracking and comparison --------------------------------------------------------------
 class TrackingError(ModelerError):
     """The tracking store could not be reached or refused a request."""
+
+
+class JournalError(TrackingError):
+    """A run's journal on local disk is damaged (unreadable run.json, a garbled line)."""
 
 
 class CompareError(ModelerError, ValueError):

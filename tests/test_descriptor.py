@@ -9,7 +9,12 @@ import warnings
 import pytest
 
 from modeler.data.descriptor import Descriptor, load_descriptor, save_descriptor
-from modeler.errors import DescriptorError, ModelerError, UnsupportedFormatError
+from modeler.errors import (
+    DescriptorError,
+    InvalidNameError,
+    ModelerError,
+    UnsupportedFormatError,
+)
 
 ACCESS = "AKIAEXAMPLEACCESS123"
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -49,7 +54,7 @@ def test_s3_descriptor_fields_and_endpoint_alias(tmp_path):
                 "fileName": "tx.parquet",
                 "region": "eu-west-1",
                 "endpoint": "http://minio:9000",
-                "extraField": 1,  # exports carry other fields: ignored
+                "bucketType": "s3",  # Accuinsight exports carry it
                 "myAccessKey": "",  # empty means absent: no warning
             },
         )
@@ -79,7 +84,7 @@ def test_s3_descriptor_fields_and_endpoint_alias(tmp_path):
         (
             {"target": "hdfs", "fileName": "a.csv"},
             DescriptorError,
-            r"field 'target' must be one of 'local', 's3'; got 'hdfs'",
+            r"HDFS exports .* not supported; export to S3 or a local file",
         ),
         ({"target": "local"}, DescriptorError, r"field 'fileName' is missing"),
         (
@@ -99,7 +104,12 @@ def test_s3_descriptor_fields_and_endpoint_alias(tmp_path):
             r"field 'fileName' must be a string; got a JSON array",
         ),
         (
-            {"target": "s3", "bucketName": "b", "fileName": "a.csv", "endpointUrl": "minio:9000"},
+            {
+                "target": "s3",
+                "bucketName": "fraud",
+                "fileName": "a.csv",
+                "endpointUrl": "minio:9000",
+            },
             DescriptorError,
             r"field 'endpointUrl' must start with http:// or https://",
         ),
@@ -133,7 +143,7 @@ def test_missing_descriptor_names_the_path(tmp_path):
 def test_only_one_key_is_an_error_that_shows_neither(tmp_path):
     path = write(
         tmp_path / "d.json",
-        {"target": "s3", "bucketName": "b", "fileName": "a.csv", "myAccessKey": ACCESS},
+        {"target": "s3", "bucketName": "fraud", "fileName": "a.csv", "myAccessKey": ACCESS},
     )
     with pytest.raises(DescriptorError, match="'mySecretKey' is missing") as info:
         load_descriptor(path)
@@ -145,7 +155,7 @@ def test_keys_in_a_descriptor_warn_once_and_stay_hidden(tmp_path):
         tmp_path / "d.json",
         {
             "target": "s3",
-            "bucketName": "b",
+            "bucketName": "fraud",
             "fileName": "a.csv",
             "myAccessKey": ACCESS,
             "mySecretKey": SECRET,
@@ -164,7 +174,7 @@ def test_keys_in_a_descriptor_warn_once_and_stay_hidden(tmp_path):
 
 def test_save_omits_keys_unless_asked(tmp_path):
     fields = dict(
-        target="s3", bucketName="b", fileName="a.csv", myAccessKey=ACCESS, mySecretKey=SECRET
+        target="s3", bucketName="fraud", fileName="a.csv", myAccessKey=ACCESS, mySecretKey=SECRET
     )
     with pytest.warns(UserWarning, match="save_credentials=True") as caught:
         path = save_descriptor(tmp_path / "plain.json", **fields)
@@ -180,8 +190,8 @@ def test_save_omits_keys_unless_asked(tmp_path):
 
 
 def test_save_validates_like_load_and_writes_nothing_on_error(tmp_path):
-    with pytest.raises(DescriptorError, match="field 'target' must be one of"):
-        save_descriptor(tmp_path / "d.json", target="ftp", fileName="a.csv")
+    with pytest.raises(DescriptorError, match="field 'target' is 'lcoal': did you mean 'local'"):
+        save_descriptor(tmp_path / "d.json", target="lcoal", fileName="a.csv")
     with pytest.raises(DescriptorError, match="field 'bucketName' is missing"):
         save_descriptor(tmp_path / "d.json", target="s3", fileName="a.csv")
     assert list(tmp_path.iterdir()) == []
@@ -193,3 +203,198 @@ def test_save_replaces_atomically(tmp_path):
     save_descriptor(path, target="local", fileName="b.csv")
     assert load_descriptor(path).file_name == "b.csv"
     assert [p.name for p in path.parent.iterdir()] == ["d.json"]  # no temp files left
+
+
+# --- field names: unknown and misspelled fields are named, with the closest known one --------
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        (
+            {"target": "s3", "bucketName": "fraud", "fileName": "a.csv", "endpiont": "http://m:9"},
+            r"unknown field 'endpiont' \(did you mean 'endpoint'\?\); a descriptor has only "
+            r"'target', 'filePath'",
+        ),
+        (
+            {"target": "local", "fileName": "a.csv", "FilePath": "x", "colour": "red"},
+            r"unknown fields 'FilePath' \(did you mean 'filePath'\?\), 'colour';",
+        ),
+        (
+            {"target": "local", "filename": "a.csv"},
+            r"field 'fileName' is missing; expected e\.g\. 'data\.csv'\. "
+            r"Found 'filename' instead: did you mean 'fileName'\?",
+        ),
+        (
+            {"Target": "local", "fileName": "a.csv"},
+            r"field 'target' is missing; expected 'local' or 's3' .*label column.*"
+            r"Found 'Target' instead: did you mean 'target'\?",
+        ),
+        (
+            {"target": "s3", "bucket_name": "b", "fileName": "a.csv"},
+            r"field 'bucketName' is missing; target 's3' needs the bucket's name\. "
+            r"Found 'bucket_name' instead",
+        ),
+        (
+            {"target": "loacl", "fileName": "a.csv"},
+            r"field 'target' is 'loacl': did you mean 'local'\?",
+        ),
+        (
+            {"target": "isFraud", "host": "namenode", "port": 8020, "filePath": "/d/a.csv"},
+            r"field 'fileName' is missing",
+        ),
+        (
+            {"target": "isFraud", "host": "nn", "port": 8020, "fileName": "a.csv"},
+            r"HDFS exports \(target 'hdfs' or fields 'host'/'port'\) are not supported",
+        ),
+        (
+            {"target": "isFraud", "bucketType": "gcs", "bucketName": "fraud", "fileName": "a.csv"},
+            r"field 'bucketType' must be 's3'; got 'gcs'",
+        ),
+    ],
+    ids=[
+        "unknown",
+        "unknowns",
+        "misspelled-filename",
+        "misspelled-target",
+        "misspelled-bucket",
+        "target-typo",
+        "hdfs-no-name",
+        "hdfs",
+        "bucket-type",
+    ],
+)
+def test_field_names_are_checked_and_the_closest_is_suggested(tmp_path, fields, match):
+    path = write(tmp_path / "d.json", fields)
+    with pytest.raises(DescriptorError, match=match) as info:
+        load_descriptor(path)
+    assert str(info.value).startswith(path)
+
+
+def test_unknown_field_fails_before_any_network_call(tmp_path, monkeypatch):
+    from modeler.data import storage
+    from modeler.data.files import get_file
+
+    def no_network(**kwargs):
+        raise AssertionError("an S3 client was made")
+
+    monkeypatch.setattr(storage, "make_client", no_network)
+    path = write(
+        tmp_path / "d.json",
+        {"target": "s3", "bucketName": "fraud", "fileName": "a.csv", "endpiont": "http://m:9"},
+    )
+    with pytest.raises(DescriptorError, match="did you mean 'endpoint'"):
+        get_file(path)
+
+
+# --- Accuinsight's own export format -------------------------------------------------------
+def test_accuinsight_exports_name_the_label_and_the_whole_path(tmp_path):
+    local = load_descriptor(
+        write(
+            tmp_path / "local.json",
+            {"target": "isFraud", "filePath": "exports/tx.csv", "fileName": "tx.csv"},
+        )
+    )
+    assert (local.target, local.label, local.path) == ("local", "isFraud", "exports/tx.csv")
+    s3 = load_descriptor(
+        write(
+            tmp_path / "s3.json",
+            {
+                "target": "isFraud",
+                "bucketType": "s3",
+                "bucketName": "fraud",
+                "filePath": "exports/2026/tx.csv",
+                "fileName": "tx.csv",
+                "region": "us-east-1",
+                "endpointUrl": "http://minio:9000",
+                "fileType": "csv",
+                "fileDelim": ",",
+            },
+        )
+    )
+    assert (s3.target, s3.label, s3.uri) == ("s3", "isFraud", "s3://fraud/exports/2026/tx.csv")
+    # the modeler form: filePath is the folder
+    folder = load_descriptor(
+        write(
+            tmp_path / "folder.json",
+            {"target": "s3", "bucketName": "fraud", "filePath": "exports/", "fileName": "tx.csv"},
+        )
+    )
+    assert (folder.label, folder.key) == (None, "exports/tx.csv")
+
+
+# --- names: the rule and the value ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("bucket", "why"),
+    [
+        ("fraud exports", "a space at position 6 is not allowed"),
+        ("ab", "it is 2 characters long"),
+        ("-fraud", "must start and end with a letter or digit"),
+        ("fraud:data", "':' at position 6 is not allowed"),
+    ],
+)
+def test_bucket_names_break_a_named_rule(tmp_path, bucket, why):
+    path = write(tmp_path / "d.json", {"target": "s3", "bucketName": bucket, "fileName": "a.csv"})
+    with pytest.raises(InvalidNameError) as info:
+        load_descriptor(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: field 'bucketName': bucket name {bucket!r}")
+    assert "3 to 63 characters" in text and why in text
+
+
+def test_a_key_longer_than_s3_allows(tmp_path):
+    path = write(
+        tmp_path / "d.json",
+        {"target": "s3", "bucketName": "fraud", "filePath": "e/" * 520, "fileName": "a.csv"},
+    )
+    with pytest.raises(InvalidNameError, match=r"is 1,045 bytes long; S3 keys are at most 1024"):
+        load_descriptor(path)
+
+
+def test_descriptor_names_too_long_for_the_filesystem(tmp_path):
+    long = tmp_path / ("d" * 300 + ".json")
+    for call in (
+        lambda: load_descriptor(long),
+        lambda: save_descriptor(long, target="local", fileName="a.csv"),
+    ):
+        with pytest.raises(InvalidNameError, match=r"is 305 bytes long; file names on this"):
+            call()
+
+
+# --- passwords inside the endpoint URL -----------------------------------------------------
+def test_endpoint_password_is_dropped_never_shown_or_written(tmp_path):
+    password = "Endp0intPassw0rd"
+    url = f"http://minio-user:{password}@minio:9000"
+    path = write(
+        tmp_path / "d.json",
+        {"target": "s3", "bucketName": "fraud", "fileName": "a.csv", "endpointUrl": url},
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        d = load_descriptor(path)
+        saved = save_descriptor(
+            tmp_path / "saved.json",
+            target="s3",
+            bucketName="fraud",
+            fileName="a.csv",
+            endpointUrl=url,
+        )
+    assert d.endpoint_url == "http://minio:9000"
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2 and all("minio-user:***@minio:9000" in m for m in messages)
+    assert json.loads(saved.read_text())["endpointUrl"] == "http://minio:9000"
+    with pytest.raises(DescriptorError) as info:
+        load_descriptor(
+            write(
+                tmp_path / "bad.json",
+                {
+                    "target": "s3",
+                    "bucketName": "fraud",
+                    "fileName": "a.csv",
+                    "endpoint": "minio:1@x",
+                },
+            )
+        )
+    shown = [*messages, repr(d), str(d), saved.read_text(), str(info.value)]
+    for text in shown:
+        assert password not in text
+    direct = Descriptor(target="s3", file_name="a.csv", bucket_name="b", endpoint_url=url)
+    assert password not in repr(direct) and "minio-user:***@" in repr(direct)

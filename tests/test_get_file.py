@@ -21,6 +21,7 @@ from modeler.errors import (
     AccessDeniedError,
     DataNotFoundError,
     DownloadError,
+    InvalidNameError,
     OptionError,
     StorageUnreachableError,
     UnsafePathError,
@@ -313,7 +314,7 @@ def test_endpoint_resolution_order(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://aws-env:9000")
     assert storage.resolve_endpoint() == "http://aws-env:9000"
     assert storage.resolve_endpoint("http://descriptor:9000") == "http://descriptor:9000"
-    assert storage.public_url("http://user:pw@minio:9000/") == "http://minio:9000/"
+    assert storage.public_url("http://user:pw@minio:9000/") == "http://user:***@minio:9000/"
 
 
 @pytest.mark.parametrize(
@@ -328,7 +329,7 @@ def test_paths_escaping_the_cache_are_refused(tmp_path, key):
 
 def test_descriptor_path_escaping_the_cache(tmp_path):
     d = descriptor(
-        tmp_path / "d.json", target="s3", bucketName="b", filePath="../../x", fileName="a.csv"
+        tmp_path / "d.json", target="s3", bucketName="fraud", filePath="../../x", fileName="a.csv"
     )
     with pytest.raises(UnsafePathError, match=r"d\.json: .*'\.\.'.*fields 'filePath'/'fileName'"):
         get_file(d)
@@ -426,3 +427,67 @@ def test_s3_error_codes_map_to_modeler_errors(code, status, error):
     )
     cls, message, _ = storage._from_client_error(exc, None, "b", "k.csv", "http://127.0.0.1:1")
     assert cls is error and message.startswith("s3://b/k.csv: ")
+
+
+# --- names: spaces, long keys, long local names --------------------------------------------
+def test_bucket_with_a_space_is_refused_before_any_request(monkeypatch):
+    def no_network(**kwargs):
+        raise AssertionError("an S3 client was made")
+
+    monkeypatch.setattr(storage, "make_client", no_network)
+    with pytest.raises(InvalidNameError) as info:
+        get_file("s3://fraud exports/tx.csv")
+    assert str(info.value).startswith("s3://fraud exports/tx.csv: bucket name 'fraud exports'")
+    assert "a space at position 6 is not allowed" in str(info.value)
+    with pytest.raises(InvalidNameError, match=r"S3 keys are at most 1024 bytes"):
+        get_file("s3://fraud/" + "k/" * 600 + "tx.csv")
+
+
+def test_a_300_character_key_loads_through_a_hashed_cache_name(s3_env, tmp_path, monkeypatch):
+    key = "exports/" + "transactions-" * 22 + "2026.csv"
+    assert len(key) > 300 and len(key.rsplit("/", 1)[1]) > 255
+    bucket = put(s3_env, key=key)
+    path = get_file(f"s3://{bucket}/{key}", as_path=True)
+    expected = hashlib.sha256(key.encode()).hexdigest() + ".csv"
+    assert path == tmp_path / "cache" / "s3" / bucket / "_hashed" / expected
+    assert path.read_bytes() == CSV
+    meta = json.loads((path.parent / f".{path.name}.modeler.json").read_text())
+    assert meta["source"] == f"s3://{bucket}/{key}"
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("downloaded again")
+
+    monkeypatch.setattr(storage, "_download", no_download)
+    pd.testing.assert_frame_equal(get_file(f"s3://{bucket}/{key}"), FRAME)  # a cache hit
+    assert SESSION.datasets[-1].source == f"s3://{bucket}/{key}"
+
+
+def test_local_names_too_long_for_the_filesystem(tmp_path):
+    name = "transactions-" * 20 + ".csv"
+    with pytest.raises(InvalidNameError) as info:
+        get_file(name)
+    assert f"is {len(name)} bytes long; file names on this system are at most 255" in str(
+        info.value
+    )
+    d = descriptor(tmp_path / "d.json", target="local", filePath="out", fileName=name)
+    with pytest.raises(InvalidNameError, match=r"d\.json: fields 'filePath'/'fileName': the name"):
+        get_file(d)
+
+
+def test_endpoint_passwords_never_reach_a_message(s3_env, tmp_path, monkeypatch):
+    password = "S3Endp0intPass"
+    closed = f"http://minio:{password}@127.0.0.1:{_closed_port()}"
+    d = descriptor(
+        tmp_path / "d.json", target="s3", bucketName="fraud", fileName="a.csv", endpointUrl=closed
+    )
+    with (
+        pytest.warns(UserWarning, match="were dropped") as caught,
+        pytest.raises(StorageUnreachableError) as info,
+    ):
+        get_file(d)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", closed)
+    with pytest.raises(StorageUnreachableError) as env_info:
+        get_file("s3://fraud/a.csv")
+    assert "minio:***@127.0.0.1" not in str(env_info.value)  # not used, so not even shown
+    for text in (str(info.value), repr(info.value), str(env_info.value), str(caught[0].message)):
+        assert password not in text

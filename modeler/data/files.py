@@ -7,7 +7,9 @@
 
 Each successful call records a :class:`modeler.state.DatasetRecord` (file name, a credential-free
 source URI, the content's sha256, rows and columns) in the session, so the next run logs the
-file as its dataset input.
+file as its dataset input. Names are checked before any request: a bucket name with a space, a
+key longer than S3 allows or a local name longer than the filesystem allows is an
+:class:`~modeler.errors.InvalidNameError` naming the value and the rule.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from modeler.data.descriptor import Descriptor, load_descriptor
+from modeler.data.names import check_bucket, check_key, check_local_path
 from modeler.data.readers import format_of, read_frame
 from modeler.errors import (
     DataError,
@@ -43,8 +46,17 @@ class _Plan:
     where: str = ""  # prefix for error messages: the descriptor file, or ""
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What :func:`load_file` found: the local path, the frame (unless not read), its source."""
+
+    path: Path
+    frame: Any
+    descriptor: Descriptor | None
+
+
 def get_file(
-    source: str | os.PathLike[str],
+    source: str | os.PathLike[str] | Descriptor,
     *,
     as_path: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -60,7 +72,7 @@ def get_file(
     Args:
         source: a descriptor ``.json`` path, ``s3://bucket/key``, ``file:///abs/path`` or a path
             to a ``.csv``, ``.tsv``, ``.csv.gz``, ``.tsv.gz``, ``.parquet``/``.pq`` or
-            ``.jsonl``/``.ndjson`` file.
+            ``.jsonl``/``.ndjson`` file; or a :class:`Descriptor` made in memory.
         as_path: return the local ``Path`` (for S3, the cached copy) instead of reading it.
         cache_dir: where S3 objects are cached (default: ``modeler.config.cache_dir()``), under
             ``s3/<bucket>/<key>``.
@@ -71,10 +83,31 @@ def get_file(
         ModelerError: a subclass naming the file and the field or key at fault
             (``DescriptorError``, ``DataNotFoundError``, ``AccessDeniedError``,
             ``StorageUnreachableError``, ``DownloadError``, ``UnsafePathError``,
-            ``UnsupportedFormatError``).
+            ``InvalidNameError``, ``UnsupportedFormatError``).
+    """
+    loaded = load_file(
+        source, read=not as_path, cache_dir=cache_dir, refresh=refresh, session=session
+    )
+    return loaded.path if as_path else loaded.frame
+
+
+def load_file(
+    source: str | os.PathLike[str] | Descriptor,
+    *,
+    read: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    refresh: bool = False,
+    session: Session | None = None,
+) -> Loaded:
+    """:func:`get_file`, returning the local path, the frame (``read=False``: None) and the
+    descriptor it followed, if any.
+
+    >>> load_file("data.json").descriptor.label                    # doctest: +SKIP
+    'isFraud'
     """
     session = SESSION if session is None else session
     plan = _plan(source)
+    as_path = not read
     try:
         if not as_path:  # before any download: a 2 GB file we cannot read is not fetched
             format_of(plan.name)
@@ -92,10 +125,12 @@ def get_file(
     session.record_dataset(
         DatasetRecord(name=plan.name, source=uri, digest=digest, rows=rows, columns=columns)
     )
-    return path if as_path else frame
+    return Loaded(path=path, frame=frame, descriptor=plan.descriptor)
 
 
 def _plan(source: Any) -> _Plan:
+    if isinstance(source, Descriptor):
+        return _descriptor_plan(source, "set_storage(...)")
     if not isinstance(source, (str, os.PathLike)):
         raise OptionError(f"source must be {_URI_HELP}; got {type(source).__name__}")
     text = os.fspath(source)
@@ -107,6 +142,8 @@ def _plan(source: Any) -> _Plan:
         bucket, _, key = text[5:].partition("/")
         if not bucket or not key or key.endswith("/"):
             raise OptionError(f"{text!r} does not name a file; expected s3://bucket/key")
+        check_bucket(bucket, where=text)
+        check_key(key, where=text)
         return _Plan(name=key.rsplit("/", 1)[-1], bucket=bucket, key=key)
     if lower.startswith("file://"):
         parts = urlsplit(text)
@@ -123,13 +160,15 @@ def _plan(source: Any) -> _Plan:
 
 
 def _local_plan(path: Path) -> _Plan:
+    check_local_path(path)
     return _Plan(name=path.name, candidates=(path.absolute(),))
 
 
 def _descriptor_plan(d: Descriptor, where: str) -> _Plan:
     if d.target == "s3":
         return _Plan(name=d.file_name, bucket=d.bucket_name, key=d.key, descriptor=d, where=where)
-    rel = Path(d.file_path or "").expanduser() / d.file_name
+    rel = Path(d.path).expanduser()
+    check_local_path(rel, where=f"{where}: fields 'filePath'/'fileName'")
     # Exports write filePath relative to the workspace the notebook runs in; a descriptor moved
     # together with its data is found too.
     candidates = [rel.absolute()]

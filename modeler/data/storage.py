@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from modeler.data.names import cache_name
 from modeler.errors import (
     AccessDeniedError,
     ConfigError,
@@ -37,6 +37,7 @@ from modeler.errors import (
     StorageUnreachableError,
     UnsafePathError,
 )
+from modeler.redact import redact_text, redact_url, without_credentials
 
 CONNECT_TIMEOUT_S = 3.0  # an unreachable endpoint fails in seconds, not minutes
 READ_TIMEOUT_S = 60.0
@@ -101,7 +102,9 @@ def make_client(
     from botocore.config import Config
     from botocore.exceptions import ProfileNotFound
 
+    # S3 signs requests with access keys: a password written in the URL is never used
     endpoint = resolve_endpoint(endpoint_url)
+    endpoint = without_credentials(endpoint) if endpoint else endpoint
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
@@ -140,19 +143,18 @@ def _data_loader() -> Any:
 
 
 def public_url(url: str | None) -> str:
-    """``url`` without any ``user:password@`` part (safe to print)."""
+    """``url`` with any password masked (safe to print), or the AWS default when None."""
     if not url:
         return "the default AWS S3 endpoint"
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
+    return redact_url(url)
 
 
 def cache_path(cache_root: str | os.PathLike[str], bucket: str, key: str) -> Path:
     """``<cache_root>/s3/<bucket>/<key>``, refusing keys that would land outside it.
+
+    A key with a segment too long for a file name (or too long as a whole) is cached as
+    ``<cache_root>/s3/<bucket>/_hashed/<sha256 of the key><extension>`` instead
+    (:func:`modeler.data.names.cache_name`); the sidecar records the real key.
 
     Raises:
         UnsafePathError: ``..``, ``.`` or empty segments, an absolute key, or a NUL byte.
@@ -173,7 +175,7 @@ def cache_path(cache_root: str | os.PathLike[str], bucket: str, key: str) -> Pat
             "cache directory or onto another key's copy"
         )
     root = Path(cache_root) / "s3"
-    target = root.joinpath(bucket, *segments)
+    target = root.joinpath(bucket, *cache_name("/".join(segments)).split("/"))
     # belt and braces: whatever the segments, the normalised path must stay under the root
     if not os.path.normpath(target).startswith(os.path.normpath(root) + os.sep):
         raise UnsafePathError(f"{uri}: key {key!r} escapes the cache directory {root}")
@@ -222,7 +224,9 @@ def fetch(
         size, etag = int(head["ContentLength"]), head.get("ETag")
         endpoint = public_url(client.meta.endpoint_url)
         if not refresh:
-            digest = _cached_digest(target, size=size, etag=etag, endpoint=endpoint)
+            digest = _cached_digest(
+                target, size=size, etag=etag, endpoint=endpoint, source=f"s3://{bucket}/{key}"
+            )
             if digest:
                 return Fetched(target, digest, size, etag, cached=True)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -359,7 +363,9 @@ def _meta_path(target: Path) -> Path:
     return target.with_name(f".{target.name}{META_SUFFIX}")
 
 
-def _cached_digest(target: Path, *, size: int, etag: str | None, endpoint: str) -> str | None:
+def _cached_digest(
+    target: Path, *, size: int, etag: str | None, endpoint: str, source: str
+) -> str | None:
     """The stored sha256 when the cached copy still matches the object, else None."""
     if not etag:
         return None
@@ -375,6 +381,7 @@ def _cached_digest(target: Path, *, size: int, etag: str | None, endpoint: str) 
         and meta.get("etag") == etag
         and meta.get("size") == size == stat.st_size
         and meta.get("endpoint") == endpoint
+        and meta.get("source") == source  # a hashed name holds this key, not another
         # a copy edited in place keeps its size but not its mtime
         and meta.get("mtime_ns") == stat.st_mtime_ns
     )
@@ -405,7 +412,7 @@ def _error(cls: type[DataError], message: str, fault: str, secrets: tuple[str, .
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
-    return text
+    return redact_text(text)
 
 
 @contextmanager
