@@ -170,8 +170,17 @@ def evaluate_binary(
     """
     max_points = check_max_points(max_points)
     core = binary_core(y_true, scores, threshold=threshold, sample_weight=sample_weight)
-    roc, pr = _curve_payload(core, max_points)
-    curves = {
+    return core.metrics, binary_payload(core, threshold, max_points=max_points)
+
+
+def binary_payload(core: BinaryCore, threshold: float, *, max_points: int = 1000) -> dict:
+    """The curves.json payload of a ``binary_core`` result (no second sort of the scores).
+
+    >>> binary_payload(binary_core([0, 1], [0.3, 0.8]), 0.5)["roc"]["auc"]
+    1.0
+    """
+    roc, pr = _curve_payload(core, check_max_points(max_points))
+    return {
         "schema": SCHEMA,
         "task": "binary",
         "n": int(core.metrics["n"]),
@@ -180,7 +189,6 @@ def evaluate_binary(
         "roc": roc,
         "pr": pr,
     }
-    return core.metrics, curves
 
 
 def binary_curves(
