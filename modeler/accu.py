@@ -89,6 +89,17 @@ class Accu:
 
         return evaluate(self, model, X, y, **options)
 
+    def get_current_run_id(self) -> str | None:
+        """The id of the latest run made in this session (by a fit, ``evaluate`` or the
+        compat layer's ``add_experiment``), or None before the first one.
+
+        >>> accu.get_current_run_id()          # doctest: +SKIP
+        '3f2a9c...'
+        """
+        from modeler.tracking.autolog import hooks_of
+
+        return hooks_of(self).last_run_id
+
     def wait(self) -> None:
         """Block until runs still being finished in the background are completely written.
 

@@ -1,14 +1,26 @@
-"""The Accuinsight-compatible entry points: existing notebooks with one changed import."""
+"""The Accuinsight-compatible entry points: existing notebooks with one changed import.
+
+The call forms are those of the original package (Accuinsight 3.x, ``Accuinsight/Lifecycle``:
+``ML.py``, ``tensorflow.py``, ``common.py``); each test says which form it exercises.
+"""
 
 from __future__ import annotations
 
+import inspect
+import json
+import warnings
+
+import pandas as pd
 import pytest
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
+from modeler.accu import Accu
 from modeler.compat import accuinsight
-from modeler.errors import OptionError
+from modeler.errors import DescriptorError, OptionError
 
 
 @pytest.fixture
@@ -24,50 +36,289 @@ def data():
     return X[:600], y[:600], X[600:], y[600:]
 
 
-def test_autolog_nickname_and_tag_go_on_every_run(accu, store, data):
+def recorded(call):
+    """Run ``call``; return its warnings' messages."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    return [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+
+
+# --- autolog(run_nickname_input, tag, best_weights, model_monitor, runtime, f1/recall_average_in)
+def test_autolog_nickname_and_description_go_on_every_run(accu, store, data):
     X, y, Xv, yv = data
-    accu.autolog(
-        run_nickname_input="baseline-v1", tag="fraud", best_weights=True, validation=(Xv, yv)
-    )
+    accu.autolog(run_nickname_input="baseline-v1", tag="fraud, no sampling", validation=(Xv, yv))
     LogisticRegression().fit(X, y)
     LogisticRegression(C=0.1).fit(X, y)  # no second autolog() needed
     runs = store.runs()
     assert len(runs) == 2
     for run in runs:
         assert run.data.tags["modeler.nickname"] == "baseline-v1"
-        assert run.data.tags["modeler.tag"] == "fraud"
+        assert run.info.run_name.startswith("baseline-v1")
+        assert run.data.tags["mlflow.note.content"] == "fraud, no sampling"  # the description
+        assert run.data.tags["modeler.tag"] == "fraud, no sampling"
     assert accu.get_current_run_id() == runs[-1].info.run_id
+    from modeler import accu as modeler_accu
+
+    assert modeler_accu.get_current_run_id() == runs[-1].info.run_id  # one session, one answer
 
 
-def test_add_experiment_logs_extras_and_the_evaluation(accu, store, data):
+def test_autolog_keywords_without_meaning_warn_once(accu):
+    messages = recorded(
+        lambda: accu.autolog(model_monitor=True, runtime=True, f1_average_in="macro")
+    )
+    assert len(messages) == 2, messages
+    assert "model_monitor=True, runtime=True have no effect here" in messages[0]
+    assert "f1_average_in='macro' has no effect here" in messages[1]
+    assert "positive class" in messages[1]
+    assert recorded(lambda: accu.autolog(run_nickname_input="x")) == []  # defaults: silent
+    (best,) = recorded(lambda: accu.autolog(best_weights=True))
+    assert "EarlyStopping" in best and "restore_best_weights=True" in best
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"best_weights": "yes"}, "best_weights must be True or False; got 'yes'"),
+        ({"f1_average_in": "binary"}, "f1_average_in must be one of 'micro', 'macro', 'weighted'"),
+        ({"recall_average_in": None}, "recall_average_in must be one of"),
+    ],
+)
+def test_autolog_bad_arguments_are_named(accu, kwargs, match):
+    with pytest.raises(OptionError, match=match):
+        accu.autolog(**kwargs)
+
+
+# --- add_experiment: the original's order (fit, then add_experiment) is one run per model -----
+def test_add_experiment_after_an_autologged_fit_attaches_to_its_run(accu, store, data):
     X, y, Xv, yv = data
-    clf = LogisticRegression().fit(X, y)
-    with accu.add_experiment(clf, Xv, yv) as run:
-        run.log_params({"features": "v2"})
-        run.log_metrics({"business_value": 12.5})
-        run.log_tag("owner", "risk-team")
-    logged = store.client.get_run(accu.get_current_run_id())
-    assert logged.info.run_id == run.run_id and logged.info.status == "FINISHED"
-    assert logged.data.params["features"] == "v2"
-    assert logged.data.metrics["business_value"] == 12.5
-    assert logged.data.tags["owner"] == "risk-team"
-    assert logged.data.metrics["eval.roc_auc"] == pytest.approx(
+    accu.autolog()
+    clf = LogisticRegression(C=0.5).fit(X, y)
+    accuracy = accuracy_score(yv, clf.predict(Xv))
+    with accu.add_experiment(clf, Xv, yv) as exp:
+        exp.log_params("C")
+        exp.log_params("max_iter")
+        exp.log_metrics("accuracy", accuracy)
+        exp.log_tag("binary fraud, logistic regression")
+    (run,) = store.runs()  # one run per model, not one for fit and one for add_experiment
+    assert exp.run_id == run.info.run_id == accu.get_current_run_id()
+    assert run.info.status == "FINISHED"
+    assert run.data.params["C"] == "0.5" and "solver" in run.data.params  # autolog's params
+    assert run.data.tags["modeler.selected_params"] == "C,max_iter"
+    assert run.data.metrics["accuracy"] == pytest.approx(accuracy)
+    assert run.data.tags["mlflow.note.content"] == "binary fraud, logistic regression"
+    assert run.data.tags["modeler.eval_source"] == "explicit"
+    assert run.data.metrics["eval.roc_auc"] == pytest.approx(
         roc_auc_score(yv, clf.predict_proba(Xv)[:, 1]), abs=1e-9
     )
+    assert run.data.metrics["eval.n"] == len(yv)
 
 
-def test_fit_inside_add_experiment_uses_that_run(accu, store, data):
+@pytest.mark.parametrize("form", [2, 3, 4, 5])
+def test_add_experiment_forms_of_the_original(accu, store, data, form):
+    X, y, Xv, yv = data
+    clf = LogisticRegression().fit(X, y)  # no autolog: add_experiment makes the run
+    args = {
+        2: (Xv, yv),
+        3: ("smote-v2", Xv, yv),
+        4: (X, y, Xv, yv),
+        5: ("smote-v2", X, y, Xv, yv),
+    }[form]
+    with accu.add_experiment(clf, *args):
+        pass
+    (run,) = store.runs()
+    # always the last pair is the validation data, never the training data
+    assert run.data.metrics["eval.n"] == len(yv)
+    assert run.data.metrics["eval.roc_auc"] == pytest.approx(
+        roc_auc_score(yv, clf.predict_proba(Xv)[:, 1]), abs=1e-9
+    )
+    assert run.data.params["C"] == "1.0"  # a run of its own gets the model's parameters
+    nickname = run.data.tags.get("modeler.nickname")
+    assert nickname == ("smote-v2" if form in (3, 5) else None)
+    assert run.info.run_name.startswith("smote-v2") == (form in (3, 5))
+
+
+def test_fit_inside_add_experiment_is_one_run(accu, store, data):
     X, y, Xv, yv = data
     accu.autolog()
     clf = LogisticRegression()
-    with accu.add_experiment(clf, Xv, yv), pytest.warns(UserWarning):
+    with accu.add_experiment(clf, Xv, yv), pytest.warns(UserWarning, match="no validation"):
         clf.fit(X, y)
     (run,) = store.runs()
     assert "C" in run.data.params and "eval.roc_auc" in run.data.metrics
 
 
-def test_bad_arguments_are_clear(accu):
-    with pytest.raises(OptionError, match="best_weights"):
-        accu.autolog(best_weights="yes")
+def test_log_params_selects_a_parameter_by_name(accu, store, data):
+    X, y, Xv, yv = data
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(C=2.0)).fit(X, y)
+    with accu.add_experiment(pipe, Xv, yv) as exp:
+        exp.log_params("C")  # the last step's own name, as the original allowed
+        exp.log_params({"features": "v2"})  # modeler's form: a value of your own
+        with pytest.raises(OptionError) as info:
+            exp.log_params("learning_rate")
+    text = str(info.value)
+    assert "Pipeline has no parameter 'learning_rate'" in text
+    assert "'C'" in text and "'logisticregression__C'" in text  # the known names are listed
+    run = store.only_run()
+    assert run.data.params["C"] == "2.0" and run.data.params["features"] == "v2"
+    assert run.data.tags["modeler.selected_params"] == "C"
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda a, m, Xv, yv: a.add_experiment(m, Xv), "add_experiment takes .* got 2 arguments"),
+        (
+            lambda a, m, Xv, yv: a.add_experiment(m, 7, Xv, yv),
+            r"the second is the run's nickname \(a str\); got int",
+        ),
+        (
+            lambda a, m, Xv, yv: a.add_experiment(m, Xv, yv, f1_average_in="binary"),
+            "f1_average_in must be one of",
+        ),
+    ],
+    ids=["too-few", "bad-nickname", "bad-average"],
+)
+def test_add_experiment_bad_arguments_are_named(accu, data, call, match):
+    X, y, Xv, yv = data
+    clf = LogisticRegression().fit(X, y)
+    with pytest.raises(OptionError, match=match), call(accu, clf, Xv, yv):
+        pass
+
+
+def test_log_metrics_and_log_tag_forms(accu, store, data):
+    X, y, Xv, yv = data
+    clf = LogisticRegression().fit(X, y)
+
+    def block():
+        with accu.add_experiment(clf, Xv, yv, model_monitor=True, runtime=False) as exp:
+            exp.log_metrics("F1-score", 0.5)
+            exp.log_metrics({"business_value": 12.5})
+            exp.log_tag("owner", "risk-team")
+            with pytest.raises(OptionError, match="the value must be a number; got 'high'"):
+                exp.log_metrics("quality", "high")
+            with pytest.raises(OptionError, match="takes a metric name and its value"):
+                exp.log_metrics(3, 0.5)
+
+    (message,) = recorded(block)  # one warning for the keywords without meaning here
+    assert "model_monitor=True, runtime=False have no effect here" in message
+    run = store.only_run()
+    assert run.data.metrics["F1-score"] == 0.5 and run.data.metrics["business_value"] == 12.5
+    assert run.data.tags["owner"] == "risk-team"
+    assert "quality" not in run.data.metrics
+
+
+def test_model_evaluation_evaluates_a_logged_model_as_a_run_of_its_own(accu, store, data):
+    X, y, Xv, yv = data
+    accu.autolog()
+    clf = LogisticRegression().fit(X, y)
+    accu.wait()
+    (trained,) = store.runs()
+    metrics = accu.model_evaluation(
+        trained.info.run_name, "re-check", x_validation=Xv[:100], y_validation=yv[:100]
+    )
+    runs = store.runs()
+    assert len(runs) == 2
+    again = runs[-1]
+    assert again.data.tags["modeler.evaluates"] == trained.info.run_id
+    assert again.data.tags["modeler.nickname"] == "re-check"
+    expected = roc_auc_score(yv[:100], clf.predict_proba(Xv[:100])[:, 1])
+    assert metrics["roc_auc"] == pytest.approx(expected, abs=1e-9)
+    assert again.data.metrics["eval.roc_auc"] == pytest.approx(expected, abs=1e-9)
+    from modeler.errors import RunNotFoundError
+
+    with pytest.raises(RunNotFoundError, match="no run 'nope'"):
+        accu.model_evaluation("nope", x_validation=Xv, y_validation=yv)
+    with pytest.raises(OptionError, match="needs run_name=, x_validation= and y_validation="):
+        accu.model_evaluation(trained.info.run_name)
+
+
+# --- one object ------------------------------------------------------------------------------
+def test_the_compat_object_offers_everything_accu_offers():
+    public = [n for n, v in inspect.getmembers(Accu) if callable(v) and not n.startswith("_")]
+    assert {"compare", "evaluate", "wait", "set_tracking", "sync", "get_current_run_id"} <= set(
+        public
+    )
+    for name in public:
+        assert callable(getattr(accuinsight, name, None)), name
+        theirs = inspect.signature(getattr(Accu, name)).parameters
+        ours = inspect.signature(getattr(accuinsight, name)).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in ours.values())
+        for param in theirs:  # every keyword accu takes works here too
+            assert param in ours or takes_any, (name, param)
+
+
+def test_methods_without_meaning_warn_once_each(accu):
+    messages = recorded(
+        lambda: [
+            accu.set_slack("https://hooks.slack.com/x"),
+            accu.set_slack("https://hooks.slack.com/y"),
+            accu.send_message("done"),
+            accu.set_features(["amount"]),
+            accu.set_user_id("me"),
+            accu.set_mail({"to": "a@b"}),
+        ]
+    )
+    assert len(messages) == 5, messages
+    assert "set_slack() has no effect here" in messages[0]
+    with pytest.raises(OptionError, match="not both"):
+        accu.send_message("x", thresholds=0.9)
+
+
+# --- get_file / set_storage ------------------------------------------------------------------
+def test_set_storage_then_get_file_as_the_original(accu, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    frame = pd.DataFrame({"amount": [1.0, 2.0], "isFraud": [0, 1]})
+    (tmp_path / "exports").mkdir()
+    frame.to_csv(tmp_path / "exports" / "tx.csv", index=False)
+
+    assert accu.set_storage(target="isFraud", file_path="exports/tx.csv") is None
+    pd.testing.assert_frame_equal(accu.get_file(), frame)  # no argument: the storage just set
+    assert accu.target_name == "isFraud"
+    assert accu.save_path == str(tmp_path / "exports" / "tx.csv")
+
+    written = accu.set_storage(target="isFraud", file_path="exports/tx.csv", save_json=True)
+    assert written.startswith("runs/storage-info-json/") and written.endswith(
+        "-01-local-connection-info.json"
+    )
+    assert json.loads((tmp_path / written).read_text()) == {
+        "target": "isFraud",
+        "filePath": "exports/tx.csv",
+        "fileName": "tx.csv",
+    }
+    second = accu.set_storage(target="isFraud", file_path="exports/tx.csv", save_json=True)
+    assert second.endswith("-02-local-connection-info.json")
+    named = accu.set_storage(
+        target="isFraud", file_path="exports/tx.csv", save_json=True, save_path="mine.json"
+    )
+    assert named == "runs/storage-info-json/mine.json"
+    pd.testing.assert_frame_equal(accu.get_file(storage_json_file_name=written), frame)
+    # modeler's own form still works
+    accu.set_storage("d.json", target="local", filePath="exports", fileName="tx.csv")
+    pd.testing.assert_frame_equal(accu.get_file("d.json"), frame)
+    assert accu.target_name is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"file_path": "a.csv"}, OptionError, "needs target=: the label column's name"),
+        ({"target": "y"}, OptionError, "needs file_path="),
+        ({"target": "y", "hdfs_uri": "hdfs://nn:8020/a.csv"}, OptionError, "HDFS"),
+        ({"target": "y", "file_path": "a.csv", "save_path": "x.json"}, OptionError, "save_json"),
+        ({"target": "s3", "file_path": "a.csv"}, DescriptorError, "'bucketName' is missing"),
+        (
+            {"target": "y", "file_path": "a.csv", "bucket_name": "my bucket"},
+            Exception,
+            "a space at position 3",
+        ),
+    ],
+)
+def test_set_storage_bad_arguments(accu, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        accu.set_storage(**kwargs)
+
+
+def test_get_file_needs_a_source(accu):
     with pytest.raises(OptionError, match="storage_json_file_name"):
         accu.get_file()

@@ -172,16 +172,18 @@ def load_descriptor(path: str | os.PathLike[str]) -> Descriptor:
     return descriptor
 
 
-def describe(where: str = "set_storage(...)", **fields: Any) -> Descriptor:
+def describe(where: str = "set_storage(...)", *, warn: bool = True, **fields: Any) -> Descriptor:
     """A :class:`Descriptor` from export fields, validated as if read from a file named ``where``.
 
     >>> describe(target="isFraud", filePath="out/tx.csv", fileName="tx.csv").path
     'out/tx.csv'
+
+    ``warn=False``: no warning about a password dropped from the endpoint (the caller gives it).
     """
     descriptor, notes = _validate(
         {k: v for k, v in fields.items() if v is not None}, where, origin=None
     )
-    for note in notes:
+    for note in notes if warn else []:
         warnings.warn(note, UserWarning, stacklevel=2)
     return descriptor
 
