@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -88,3 +89,64 @@ def test_get_file_from_the_shell(tmp_path):
     assert result.exit_code == 0 and result.output.strip() == str(data)
     bad = CliRunner().invoke(main, ["get-file", str(tmp_path / "nope.csv")])
     assert bad.exit_code == 2 and "nope.csv" in bad.output
+
+
+def test_no_endpoint_password_in_any_message_repr_log_or_file(
+    s3_env, store, tmp_path, capfd, caplog
+):
+    """An endpoint URL with a password, given the original's way: used without it, shown and
+    written nowhere (messages, warnings, reprs, logs, descriptors, cache sidecars, the run)."""
+    from modeler.compat import accuinsight
+    from modeler.errors import DataNotFoundError
+
+    password = "MinioPassw0rd-Leak"
+    caplog.set_level("DEBUG")
+    bucket = unique_bucket()
+    s3_env.create_bucket(Bucket=bucket)
+    frame = pd.DataFrame({"amount": [1.0, 5.0, 2.0, 8.0] * 25, "isFraud": [0, 1, 0, 0] * 25})
+    s3_env.put_object(Bucket=bucket, Key="exports/tx.csv", Body=frame.to_csv(index=False))
+    endpoint = s3_env.meta.endpoint_url.replace("http://", f"http://minio:{password}@")
+    legacy = accuinsight()
+    seen = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = legacy.set_storage(
+            target="isFraud",
+            bucket_name=bucket,
+            file_path="exports/tx.csv",
+            endpoint_url=endpoint,
+            access_key=ACCESS,
+            secret_key=SECRET,
+            save_json=True,
+        )
+        df = legacy.get_file()  # the storage just set, keys and all, in memory
+        again = legacy.get_file(written)  # the file: no keys, the environment's credentials
+        seen.append(repr(legacy._storage))
+        with pytest.raises(DataNotFoundError) as missing:
+            legacy.set_storage(
+                target="isFraud", bucket_name=bucket, file_path="nope.csv", endpoint_url=endpoint
+            )
+            legacy.get_file()
+        seen += [str(missing.value), repr(missing.value)]
+        legacy.autolog(validation=(df[["amount"]], df["isFraud"]))
+        try:
+            LogisticRegression().fit(df[["amount"]], df["isFraud"])
+        finally:
+            legacy.autolog(disable=True)
+    assert len(df) == len(again) == 100 and legacy.target_name == "isFraud"
+    run = store.only_run()
+    seen.append(everything_a_run_wrote(store, run, tmp_path / "artifacts"))
+    seen += [str(w.message) for w in caught]
+    assert any("minio:***@127.0.0.1" in text for text in seen)  # said, but masked
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and "artifacts" not in p.parts]
+    seen += [p.read_bytes().decode("latin-1") for p in files]
+    printed = capfd.readouterr()
+    seen += [printed.out, printed.err, caplog.text]
+    for text in seen:
+        assert password not in text
+        assert SECRET not in text
+    assert (
+        json.loads((tmp_path / written).read_text())
+        .get("endpointUrl", "")
+        .startswith("http://127.0.0.1:")
+    )
