@@ -8,8 +8,10 @@ $ modeler compare --experiment fraud --top 5 --by eval.pr_auc
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -38,17 +40,95 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def ui(host: str, port: int) -> None:
-    """Start the MLflow UI on the resolved tracking store."""
+    """Start the MLflow UI on the resolved tracking store (Ctrl-C or SIGTERM stops it all)."""
     from modeler.tracking.store import ui_command
 
     cmd, url = ui_command(host=host, port=port)
+    _check_free(host, port)
     click.echo(f"MLflow UI on {url}  (Ctrl-C to stop)")
+    code = serve_until_stopped(cmd)
+    if code:
+        sys.exit(code)
+
+
+def _check_free(host: str, port: int) -> None:
+    """Fail with a clear message when the port is taken (``mlflow ui`` exits 0 then)."""
+    import socket
+
+    from modeler.errors import ConfigError
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"{host}:{port} cannot be used ({exc.strerror}): is another `modeler ui` or "
+                "MLflow server running? Pick another with --port"
+            ) from None
+
+
+def serve_until_stopped(cmd: list[str], grace: float = 10.0) -> int:
+    """Run the server ``cmd`` until it exits, or until Ctrl-C, SIGTERM or SIGHUP reach us.
+
+    >>> serve_until_stopped(["mlflow", "ui", "--port", "5000"])      # doctest: +SKIP
+
+    The server runs in a process group of its own, so stopping it stops its workers too
+    (``mlflow ui`` starts a uvicorn or gunicorn server with several): SIGTERM to the group,
+    then, after ``grace`` seconds, SIGKILL to whatever is left. Returns the server's exit code
+    if it ended by itself, 0 if we stopped it.
+    """
+    import signal
     import subprocess
 
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    stops = (signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, *stops)}
+    for sig in stops:
+        signal.signal(sig, stop)
+    server = subprocess.Popen(cmd, start_new_session=True)
     try:
-        subprocess.run(cmd, check=False)
+        return server.wait()
     except KeyboardInterrupt:
-        pass
+        return 0
+    finally:
+        # a second Ctrl-C must not cut the clean-up short: it is bounded by 2 * grace
+        for sig in (signal.SIGINT, *stops):
+            signal.signal(sig, signal.SIG_IGN)
+        _stop_group(server, grace)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop_group(server: Any, grace: float) -> None:
+    """SIGTERM the server's process group; SIGKILL what is still there after ``grace`` s."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    def alive() -> bool:
+        try:
+            os.killpg(server.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # a pid reused by another user's process: not ours
+            return False
+        return True
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        server.wait(timeout=grace)
+    deadline = time.monotonic() + grace  # workers may outlive their parent for a moment
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(timeout=grace)
 
 
 @main.command()
