@@ -55,9 +55,13 @@ class FlagRates:
     """
 
     def __init__(self, s: np.ndarray, freq: np.ndarray | None = None) -> None:
-        order = np.argsort(s, kind="stable")
-        self.sorted = np.asarray(s, dtype=np.float64)[order]
-        f = np.ones(len(s)) if freq is None else np.asarray(freq, dtype=np.float64)[order]
+        if freq is None:  # a plain sort is about twice as fast as an argsort
+            self.sorted = np.sort(np.asarray(s, dtype=np.float64))
+            f = np.ones(len(s))
+        else:
+            order = np.argsort(s, kind="stable")
+            self.sorted = np.asarray(s, dtype=np.float64)[order]
+            f = np.asarray(freq, dtype=np.float64)[order]
         self.above = np.concatenate((np.cumsum(f[::-1])[::-1], [0.0]))  # weight with s >= it
         self.total = float(self.above[0])
         if not self.total > 0:

@@ -121,12 +121,15 @@ def _codes(cuts: np.ndarray, s: np.ndarray) -> np.ndarray:
     return 2 * idx - tie
 
 
-def _group_stats(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of ``values`` per code (codes sorted, as np.unique gives)."""
-    uniq, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
-    total = np.bincount(inverse, weights=values, minlength=len(uniq))
-    mean = total / counts
-    sq = np.bincount(inverse, weights=(values - mean[inverse]) ** 2, minlength=len(uniq))
+def _group_stats(
+    inverse: np.ndarray, counts: np.ndarray, values: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of ``values`` per group (None: all ones)."""
+    k = len(counts)
+    if values is None:
+        return np.ones(k), np.zeros(k)
+    mean = np.bincount(inverse, weights=values, minlength=k) / counts
+    sq = np.bincount(inverse, weights=(values - mean[inverse]) ** 2, minlength=k)
     sd = np.sqrt(np.maximum(sq / counts, 0.0))
     sd[sd <= 1e-12 * np.maximum(np.abs(mean), 1e-300)] = 0.0  # equal up to rounding
     return mean, sd
@@ -178,10 +181,16 @@ def layout(
     cuts = np.unique(np.concatenate((levels, fixed)))
     codes = _codes(cuts, s)
 
+    # Groups of negatives: codes are small integers, so counting them needs no sort.
     neg_codes = codes[~pos]
-    neg_code, neg_inverse, neg_size = np.unique(neg_codes, return_inverse=True, return_counts=True)
-    neg_w, neg_w_sd = _group_stats(neg_codes, w[~pos])
-    neg_f, neg_f_sd = _group_stats(neg_codes, f[~pos])
+    size_by_code = np.bincount(neg_codes, minlength=2 * len(cuts) + 1)
+    neg_code = np.flatnonzero(size_by_code)
+    neg_size = size_by_code[neg_code]
+    group_of_code = np.zeros(len(size_by_code), dtype=np.int64)
+    group_of_code[neg_code] = np.arange(len(neg_code))
+    neg_inverse = group_of_code[neg_codes]
+    neg_w, neg_w_sd = _group_stats(neg_inverse, neg_size, None if weights is None else w[~pos])
+    neg_f, neg_f_sd = _group_stats(neg_inverse, neg_size, None if freq is None else f[~pos])
 
     pos_cut_row = (codes[pos] - 1) // 2  # positives sit on cuts (odd codes)
     key = np.column_stack((pos_cut_row, w[pos], f[pos], fn_row[pos] * f[pos], tp_row[pos] * f[pos]))
