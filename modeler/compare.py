@@ -1,7 +1,8 @@
-"""Compare up to ten runs: metrics table, PR/ROC overlays, one self-contained HTML report.
+"""Compare up to ten runs: metrics table, PR/ROC overlays, one interactive HTML report.
 
 Reads only what the run layout promises (ARCHITECTURE.md, contract 2): the runs' ``eval.*``
-metrics and tags, ``eval/curves.json`` and, with costs, ``eval/cost_curve.json``::
+metrics and tags, ``eval/curves.json``, ``eval/cost_curve.json`` and, when stored,
+``eval/scores.parquet`` (exact operating points, paired evidence)::
 
     >>> from modeler import accu
     >>> report = accu.compare(experiment="fraud", top=5, by="eval.pr_auc")   # doctest: +SKIP
@@ -9,8 +10,10 @@ metrics and tags, ``eval/curves.json`` and, with costs, ``eval/cost_curve.json``
     >>> report.html_path                 # reports/compare-<timestamp>/report.html  # doctest: +SKIP
 
 Each call writes ``report.html``, ``comparison.png``, ``table.csv`` (and
-``cost_comparison.png`` when the runs have costs) and logs them as a run of their own, tagged
-``modeler.comparison=true``, so the report opens in the MLflow UI.
+``cost_comparison.png`` when the runs have costs) and logs them as a run tagged
+``modeler.comparison=true`` in the companion experiment ``<experiment>/comparisons``, so the
+models' experiment lists and charts models only. The two experiments point at each other with
+the tags ``modeler.comparisons_experiment`` / ``modeler.models_experiment``.
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from modeler.config import Tracking, test_mode
 from modeler.errors import CompareError, ModelerWarning, RunNotFoundError, TrackingError
+from modeler.evidence import Evidence, RunScores
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,6 +47,17 @@ DEFAULT_TOP = 10
 COMPARISON_TAG = "modeler.comparison"
 CURVES_PATH = "eval/curves.json"
 COST_CURVE_PATH = "eval/cost_curve.json"
+SCORES_PATH = "eval/scores.parquet"
+DECISION_METRIC = "eval.decision_threshold"
+UNSTABLE_TAG = "modeler.threshold_unstable"
+CI_LOW, CI_HIGH = ".ci_low", ".ci_high"  # eval.<name>.ci_low / .ci_high: 95% intervals
+# Where reports go: a companion experiment, linked both ways by tags.
+COMPANION_SUFFIX = "/comparisons"
+COMPARISONS_EXPERIMENT_TAG = "modeler.comparisons_experiment"  # on the models' experiment
+MODELS_EXPERIMENT_TAG = "modeler.models_experiment"  # on the companion and each report run
+MODELS_EXPERIMENT_ID_TAG = "modeler.models_experiment_id"
+COMPARED_RUNS_TAG = "modeler.compared_runs"  # on a report run: the run ids, comma-separated
+COMPARED_EXPERIMENTS_TAG = "modeler.compared_experiments"
 
 # Metric names holding one of these are better when lower (losses, costs, error counts).
 LOWER_IS_BETTER = ("loss", "cost", "error", "mae", "rmse", "fn", "fp", "brier")
@@ -54,11 +71,14 @@ METRIC_COLUMNS = {
     "F1-score": "eval.f1",
 }
 COST_COLUMNS = {
-    "Cost": "eval.cost",
-    "Optimal threshold": "eval.cost_optimal_threshold",
+    "Cost": "eval.cost",  # at the run's threshold (0.5 unless set)
+    "Cost at decision": "eval.cost_at_decision",  # at the run's decision threshold
+    "Optimal threshold": "eval.cost_optimal_threshold",  # hindsight on the validation rows
     "Cost at optimal": "eval.cost_at_optimal",
     "Savings": "eval.savings",
 }
+# Paired metric -> table column of its difference to the best run.
+PAIRED_COLUMNS = {"pr_auc": "PR-AUC vs best", "cost": "Cost vs best"}
 # Columns that have a best value, and whether it is the highest one.
 BEST_HIGHER = {
     "AUC": True,
@@ -69,6 +89,7 @@ BEST_HIGHER = {
     "Cost": False,
     "Cost at optimal": False,
     "Savings": True,
+    "Cost at decision": False,
 }
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -95,15 +116,18 @@ class Comparison:
     Attributes:
         table: one row per compared run, in selection order (see :func:`compare` for columns).
         best: column -> Model Version of the best run in that column.
-        cheapest: Model Version with the lowest "Cost at optimal", or None without costs.
+        cheapest: Model Version with the lowest "Cost at decision" (runs without a decision
+            threshold: "Cost at optimal"), or None without costs.
         figure: PR overlay (left) and ROC overlay (right), one colour per run.
         cost_figure: cost-against-threshold overlay, or None when no run has costs.
-        html_path: the self-contained report (``<output_dir>/report.html``).
+        html_path: the self-contained interactive report (``<output_dir>/report.html``).
         skipped: (run name, reason) of each selected run that could not be compared.
         run_id: the id of the run the report was logged as, or None.
         run_ids: the compared run ids, in table order.
         output_dir: where report.html, comparison.png and table.csv were written.
         notes: caveats shown in the report (e.g. positive rates differ between runs).
+        experiment_id: the companion experiment the report run is in, or None.
+        evidence: the paired comparison (``.paired``; ``.reason`` when there is none).
     """
 
     table: pd.DataFrame
@@ -117,24 +141,26 @@ class Comparison:
     run_ids: list[str] = field(default_factory=list)
     output_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
+    experiment_id: str | None = None
+    evidence: Evidence | None = None
 
     def to_text(self) -> str:
         """The table as plain text for a terminal; the best value of each column ends in '*'.
 
-        The "Run" column is left out: "Model Version" starts with the run name.
+        The "Run" column is left out: "Model Version" starts with the run name. Intervals
+        follow their value in brackets; "~" marks a run the data cannot tell from the best.
 
         >>> print(report.to_text())                               # doctest: +SKIP
-        Model Version                          AUC      PR-AUC   ...
-        LogisticRegression-5BF4C556..._1       0.9512*  0.8123*  ...
+        Model Version                  AUC      PR-AUC                    ...
+        LogisticRegression-sm-3F2A     0.9512*  0.8123* [0.7705, 0.8530]  ...
         """
-        columns = [c for c in self.table.columns if c != "Run"]
+        columns = [c for c in self.table.columns if c != "Run" and not _is_detail(c)]
         marked = _best_rows(self.table)
         rows = [columns]
         for i, (_, row) in enumerate(self.table.iterrows()):
             cells = [str(row["Model Version"])]
             for col in columns[1:]:
-                star = "*" if i in marked.get(col, ()) else ""
-                cells.append(_format(col, row[col]) + star)
+                cells.append(_text_cell(self.table, row, col, i in marked.get(col, ())))
             rows.append(cells)
         widths = [max(len(r[j]) for r in rows) for j in range(len(columns))]
         lines = [
@@ -145,10 +171,15 @@ class Comparison:
             for r in rows
         ]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        lines.append("(* best in column)")
+        lines.append("(* best in column; ~ not distinguishable from the best)")
         if self.cheapest is not None:
             lines.append(f"cheapest: {self.cheapest}")
+        if self.evidence is not None and not self.evidence.paired and len(self.table) > 1:
+            lines.append(self.evidence.reason)
+        lines += [f"note: {note}" for note in self.notes]
         lines += [f"skipped {name}: {reason}" for name, reason in self.skipped]
+        if self.run_id is not None:
+            lines.append(f"report run: {self.run_id} (experiment {self.experiment_id})")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -187,12 +218,20 @@ def compare(
         by: the metric that ranks runs of ``experiment``.
         output_dir: where to write; default ``./reports/compare-<timestamp>/``.
         log_report: also log the report as a run tagged ``modeler.comparison=true``, in the
-            experiment of the first compared run.
+            companion experiment ``<experiment of the first run>/comparisons`` (created and
+            linked by tags the first time).
 
     Returns:
-        A :class:`Comparison`. Its table has the columns Model Version, Run, AUC, PR-AUC,
-        Precision, Recall, F1-score, Threshold and, when any run has costs, Cost, Optimal
-        threshold, Cost at optimal, Savings: the runs' logged values, unrounded.
+        A :class:`Comparison`. Its table has the columns Model Version, Run, Sampling, AUC,
+        PR-AUC, Precision, Recall, F1-score, Threshold, Decision threshold (when a run has
+        ``eval.decision_threshold``) and, when any run has costs, Cost, Optimal threshold,
+        Cost at optimal, Savings: the runs' logged values, unrounded. A metric with logged
+        intervals (``eval.<name>.ci_low/ci_high``) has ``<col> low`` / ``<col> high`` columns
+        beside it. When every run stored its validation rows and they are the same rows,
+        ``PR-AUC vs best`` (and ``Cost at decision``, ``Cost vs best`` with costs) give each
+        run's paired difference to the best run, with ``low`` / ``high`` and ``like best``
+        (the interval holds 0) columns; on different rows there are none and
+        ``evidence.reason`` says why.
 
     Writes ``report.html``, ``comparison.png``, ``table.csv`` and, with costs,
     ``cost_comparison.png`` into the output folder.
@@ -241,12 +280,17 @@ def compare(
         reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped)
         raise CompareError(f"no run left to compare: every selected run was skipped ({reasons})")
 
-    table = _table(loaded)
+    evidence = _evidence(loaded)
+    table = _table(loaded, evidence)
     best = _best(table)
-    cheapest = best.get("Cost at optimal")
+    # the cost a run's decision will pay; older runs only know their hindsight optimum
+    cheapest = best.get("Cost at decision", best.get("Cost at optimal"))
     notes: list[str] = []
     figure = _overlay_figure(loaded, notes)
     cost_figure = _cost_figure(loaded, notes)
+    notes += evidence.notes
+    if not evidence.paired and len(loaded) > 1:
+        notes.append(evidence.reason[:1].upper() + evidence.reason[1:] + ".")
 
     out = _output_dir(output_dir)
     report = Comparison(
@@ -260,11 +304,41 @@ def compare(
         run_ids=[r.run_id for r in loaded],
         output_dir=out,
         notes=notes,
+        evidence=evidence,
     )
-    files = _write(report, loaded, selection)
+    files = _write(report, loaded, selection, evidence)
     if log_report:
-        report.run_id = _log_report(client, loaded, selection, files)
+        report.run_id, report.experiment_id = _log_report(
+            client, tracking, loaded, selection, files
+        )
     return report
+
+
+def _evidence(loaded: list[_Loaded]) -> Evidence:
+    """Paired differences when the runs share their validation rows (see modeler.evidence)."""
+    from modeler.evidence import pair_runs
+
+    items = {item.run_id: item.scores for item in loaded}
+    thresholds = {}
+    for item in loaded:
+        decision = decision_threshold(item)
+        thresholds[item.run_id] = decision if decision is not None else _threshold(item)
+    return pair_runs(items, thresholds, labels={item.run_id: item.version for item in loaded})
+
+
+def _is_detail(col: str) -> bool:
+    """Interval and paired-mark columns, shown inside their value's cell."""
+    return col.endswith((" low", " high", " like best"))
+
+
+def _text_cell(table: pd.DataFrame, row: Any, col: str, best: bool) -> str:
+    text = _format(col, row[col]) + ("*" if best else "")
+    if f"{col} low" in table.columns and not math.isnan(row[f"{col} low"]):
+        text += f" [{_format(col, row[f'{col} low'])}, {_format(col, row[f'{col} high'])}]"
+    like = f"{col} like best"
+    if like in table.columns and bool(row[like]) and row[col] != 0:
+        text += " ~"
+    return text
 
 
 # --- selection --------------------------------------------------------------------------------
@@ -447,6 +521,8 @@ class _Loaded:
     run: Any
     curves: dict
     cost_curve: dict | None
+    scores: RunScores | None = None
+    scores_error: str | None = None
 
     @property
     def run_id(self) -> str:
@@ -465,6 +541,9 @@ class _Loaded:
         n = self.curves.get("n") or 0
         return self.curves.get("positives", 0) / n if n else 0.0
 
+    def metric(self, key: str) -> float:
+        return self.run.data.metrics.get(key, math.nan)
+
 
 def _skip_reason(run: Any) -> str | None:
     """Why a run cannot be overlaid, known from its tags alone (saves a download)."""
@@ -479,15 +558,36 @@ def _skip_reason(run: Any) -> str | None:
     return None
 
 
-def _download_json(uri: str, run: Any, path: str, dst: Path) -> dict:
+def _download(uri: str, run: Any, path: str, dst: Path) -> Path:
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     # The run's artifact URI is already known: no get_run per download.
     repo = get_artifact_repository(run.info.artifact_uri, tracking_uri=uri)
     folder = dst / run.info.run_id / path.replace("/", "_")
     folder.mkdir(parents=True, exist_ok=True)
-    local = repo.download_artifacts(path, dst_path=str(folder))
-    return json.loads(Path(local).read_text(encoding="utf-8"))
+    return Path(repo.download_artifacts(path, dst_path=str(folder)))
+
+
+def _download_json(uri: str, run: Any, path: str, dst: Path) -> dict:
+    return json.loads(_download(uri, run, path, dst).read_text(encoding="utf-8"))
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def _load_scores(uri: str, run: Any, dst: Path) -> tuple[RunScores | None, str | None]:
+    """The run's stored validation rows, or None (older runs have none) and why."""
+    from modeler.evidence import read_run_scores
+
+    try:
+        local = _download(uri, run, SCORES_PATH, dst)
+    except Exception as exc:  # runs written before scores were stored: not an error
+        return None, f"no {SCORES_PATH} ({_first_line(exc)})"
+    try:
+        return read_run_scores(local), None
+    except Exception as exc:  # a damaged file costs the exact figures, not the report
+        return None, f"{SCORES_PATH} could not be read: {_first_line(exc)}"
 
 
 def _load_one(uri: str, run: Any, dst: Path) -> tuple[_Loaded | None, str | None]:
@@ -497,8 +597,7 @@ def _load_one(uri: str, run: Any, dst: Path) -> tuple[_Loaded | None, str | None
     try:
         curves = _download_json(uri, run, CURVES_PATH, dst)
     except Exception as exc:  # a missing or unreadable artifact skips the run, never the report
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        return None, f"no readable {CURVES_PATH} ({first})"
+        return None, f"no readable {CURVES_PATH} ({_first_line(exc)})"
     if not isinstance(curves, dict) or curves.get("schema") != 1:
         schema = curves.get("schema") if isinstance(curves, dict) else None
         return None, f"{CURVES_PATH} has schema {schema!r}; this version reads schema 1"
@@ -512,12 +611,13 @@ def _load_one(uri: str, run: Any, dst: Path) -> tuple[_Loaded | None, str | None
             cost_curve = _download_json(uri, run, COST_CURVE_PATH, dst)
         except Exception:  # the cost columns still come from the metrics
             cost_curve = None
-    return _Loaded(run, curves, cost_curve), None
+    scores, scores_error = _load_scores(uri, run, dst)
+    return _Loaded(run, curves, cost_curve, scores, scores_error), None
 
 
 @contextmanager
 def _no_progress_bars() -> Iterator[None]:
-    """No MLflow progress bar per tiny JSON download, unless the user asked for them."""
+    """No MLflow progress bar per small download, unless the user asked for them."""
     key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
     if key in os.environ:
         yield
@@ -530,7 +630,7 @@ def _no_progress_bars() -> Iterator[None]:
 
 
 def _load(client: Any, uri: str, runs: list[Any]) -> tuple[list[_Loaded], list[tuple[str, str]]]:
-    """Download every run's curves at once (threads: the time is network waits)."""
+    """Download every run's curves and scores at once (threads: the time is network waits)."""
     from concurrent.futures import ThreadPoolExecutor
 
     loaded: list[_Loaded] = []
@@ -558,6 +658,12 @@ def _threshold(item: _Loaded) -> float:
         return float(item.curves.get("threshold", math.nan))
 
 
+def decision_threshold(item: _Loaded) -> float | None:
+    """The run's decision threshold (``eval.decision_threshold``), or None."""
+    value = item.run.data.metrics.get(DECISION_METRIC)
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
 def _sampling(run: Any) -> str:
     """How the training data was balanced: the sampler, class weights, or none."""
     raw = run.data.tags.get("modeler.sampling")
@@ -573,26 +679,65 @@ def _sampling(run: Any) -> str:
     return "none"
 
 
-def _table(loaded: list[_Loaded]) -> pd.DataFrame:
+def _interval_columns(loaded: list[_Loaded], columns: dict[str, str]) -> dict[str, str]:
+    """Column -> metric key of the ``<col> low`` / ``<col> high`` columns some run has."""
+    out: dict[str, str] = {}
+    for col, key in columns.items():
+        if any(f"{key}{CI_LOW}" in item.run.data.metrics for item in loaded):
+            out[col] = key
+    return out
+
+
+def _add_metric(row: dict[str, Any], item: _Loaded, col: str, key: str, ci: bool) -> None:
+    row[col] = item.metric(key)
+    if ci:
+        row[f"{col} low"] = item.metric(f"{key}{CI_LOW}")
+        row[f"{col} high"] = item.metric(f"{key}{CI_HIGH}")
+
+
+def _table(loaded: list[_Loaded], evidence: Evidence) -> pd.DataFrame:
     import pandas as pd
 
-    with_costs = any(
-        key in item.run.data.metrics for item in loaded for key in COST_COLUMNS.values()
-    )
+    cost_columns = {
+        col: key
+        for col, key in COST_COLUMNS.items()
+        if any(key in item.run.data.metrics for item in loaded)
+    }
+    with_decision = any(decision_threshold(item) is not None for item in loaded)
+    ci = _interval_columns(loaded, {**METRIC_COLUMNS, **COST_COLUMNS})
+    decision_ci = bool(_interval_columns(loaded, {"Decision threshold": DECISION_METRIC}))
     rows = []
     for item in loaded:
-        metrics = item.run.data.metrics
         row: dict[str, Any] = {
             "Model Version": item.version,
             "Run": item.name,
             "Sampling": _sampling(item.run),
         }
-        row.update({col: metrics.get(key, math.nan) for col, key in METRIC_COLUMNS.items()})
+        for col, key in METRIC_COLUMNS.items():
+            _add_metric(row, item, col, key, col in ci)
         row["Threshold"] = _threshold(item)
-        if with_costs:
-            row.update({col: metrics.get(key, math.nan) for col, key in COST_COLUMNS.items()})
+        if with_decision:
+            _add_metric(row, item, "Decision threshold", DECISION_METRIC, decision_ci)
+        for col, key in cost_columns.items():
+            _add_metric(row, item, col, key, col in ci)
+        if evidence.paired:
+            _add_paired(row, item.run_id, evidence)
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if with_decision:
+        table["Decision threshold"] = table["Decision threshold"].astype(float)
+    return table
+
+
+def _add_paired(row: dict[str, Any], run_id: str, evidence: Evidence) -> None:
+    for metric, col in PAIRED_COLUMNS.items():
+        if metric not in evidence.metrics:
+            continue
+        pair = evidence.rows[metric][run_id]
+        row[col] = pair.diff
+        row[f"{col} low"] = pair.low
+        row[f"{col} high"] = pair.high
+        row[f"{col} like best"] = pair.like_best or pair.best
 
 
 def _best_rows(table: pd.DataFrame) -> dict[str, list[int]]:
@@ -617,11 +762,13 @@ def _best(table: pd.DataFrame) -> dict[str, str]:
 def _format(col: str, value: Any) -> str:
     if isinstance(value, str):
         return value
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    if col in ("Cost", "Cost at optimal", "Savings"):
+    if col.startswith(("Cost", "Savings")):
         return f"{value:,.2f}"
-    if col in ("Threshold", "Optimal threshold"):
+    if "threshold" in col.lower():
         return f"{value:.4g}"
     return f"{value:.4f}"
 
@@ -739,11 +886,15 @@ def _output_dir(output_dir: str | Path | None) -> Path:
             out = base.with_name(f"{base.name}-{n}")
 
 
-def _write(report: Comparison, loaded: list[_Loaded], selection: dict[str, str]) -> list[Path]:
+def _write(
+    report: Comparison, loaded: list[_Loaded], selection: dict[str, str], evidence: Evidence
+) -> list[Path]:
     """Write the report files; returns their paths."""
     import base64
 
     from matplotlib.colors import to_hex
+
+    from modeler.report import html_table, render_report, run_payload
 
     out = report.output_dir
     assert out is not None
@@ -762,42 +913,43 @@ def _write(report: Comparison, loaded: list[_Loaded], selection: dict[str, str])
     report.table.to_csv(out / "table.csv", index=False)
     files.append(out / "table.csv")
 
-    marked = _best_rows(report.table)
-    columns = list(report.table.columns)
-    if (report.table["Run"] == report.table["Model Version"]).all():
-        columns.remove("Run")  # no registered versions: the same name twice says nothing
     colors = [to_hex(c) for c in _colors(len(loaded))]  # type: ignore[arg-type]
-    rows = []
-    for i, item in enumerate(loaded):
-        values = report.table.iloc[i]
-        rows.append(
-            {
-                "color": colors[i],
-                "run_id": item.run_id,
-                "experiment_id": item.run.info.experiment_id,
-                "cheapest": report.cheapest is not None and item.version == report.cheapest,
-                "cells": [
-                    {
-                        "text": _format(col, values[col]),
-                        "best": i in marked.get(col, ()),
-                        "kind": "name"
-                        if col in ("Model Version", "Run")
-                        else "text"
-                        if col == "Sampling"
-                        else "num",
-                    }
-                    for col in columns
-                ],
-            }
+    unstable = [item.run.data.tags.get(UNSTABLE_TAG) == "true" for item in loaded]
+    columns, rows, constant = html_table(
+        report.table,
+        _best_rows(report.table),
+        colors=colors,
+        run_ids=[item.run_id for item in loaded],
+        experiment_ids=[item.run.info.experiment_id for item in loaded],
+        cheapest=report.cheapest,
+        unstable=unstable,
+    )
+    runs = [
+        run_payload(
+            label=item.version,
+            run=item.run,
+            curves=item.curves,
+            cost_curve=item.cost_curve,
+            scores=item.scores,
+            threshold=_threshold(item),
+            decision=decision_threshold(item),
+            color=color,
         )
-    html = _render(
+        for item, color in zip(loaded, colors, strict=True)
+    ]
+    has_cost = any(run["cost"] is not None for run in runs)
+    payload = {"runs": runs, "has_cost": has_cost}
+    html = render_report(
+        data=payload,
         columns=columns,
         rows=rows,
         charts=charts,
+        has_cost=has_cost,
         skipped=report.skipped,
         notes=report.notes,
         cheapest=report.cheapest,
         selection=selection,
+        table_note=_table_note(report.table, evidence, constant),
         generated=f"{datetime.now():%Y-%m-%d %H:%M:%S}",
         n_runs=len(loaded),
     )
@@ -806,30 +958,106 @@ def _write(report: Comparison, loaded: list[_Loaded], selection: dict[str, str])
     return files
 
 
-def _render(**context: Any) -> str:
-    from importlib.resources import files
+def _table_note(table: pd.DataFrame, evidence: Evidence, constant: dict[str, Any]) -> str:
+    parts = [
+        "Highlighted: the best value of each column (lowest for costs). Values are the runs' "
+        "logged eval.* metrics; small grey ranges are their 95% intervals where logged."
+    ]
+    if "Threshold" in constant:
+        parts.append(f"Precision, recall and F1 are at threshold {constant['Threshold']:.4g}.")
+    if "Sampling" in constant:
+        parts.append(f"Sampling: {constant['Sampling']} for every run.")
+    if evidence.paired:
+        parts.append(
+            f"Δ columns: the run minus the best run, on the same validation rows, with a 95% "
+            f"paired bootstrap interval ({evidence.resamples} resamples, seed {evidence.seed}); "
+            "'≈ best': the interval holds 0, so the data cannot tell the run from the best."
+        )
+    return " ".join(parts)
 
-    import jinja2
 
-    source = (files("modeler") / "templates" / "report.html.j2").read_text(encoding="utf-8")
-    env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(source).render(**context)
+def _note_markdown(loaded: list[_Loaded], report_experiment: str) -> str:
+    best_pr = max(loaded, key=lambda i: i.run.data.metrics.get("eval.pr_auc", -math.inf))
+    lines = [
+        f"Comparison of {len(loaded)} runs: open `report.html` below. "
+        f"Best PR-AUC: {best_pr.version}.",
+        "",
+        "Runs compared:",
+    ]
+    for item in loaded:
+        exp_id = item.run.info.experiment_id
+        lines.append(f"- [{item.version}](#/experiments/{exp_id}/runs/{item.run_id})")
+    return "\n".join(lines)
+
+
+def _companion(client: Any, tracking: Tracking, home: Any) -> str:
+    """The id of ``<home experiment>/comparisons``, created and linked both ways if new."""
+    from mlflow.exceptions import MlflowException
+
+    name = f"{home.name}{COMPANION_SUFFIX}"
+    tags = {
+        MODELS_EXPERIMENT_TAG: home.name,
+        MODELS_EXPERIMENT_ID_TAG: home.experiment_id,
+        "mlflow.note.content": (
+            f"Comparison reports of the runs of experiment [{home.name}]"
+            f"(#/experiments/{home.experiment_id}), kept apart so its runs list and charts "
+            "show models only. Open a run's report.html artifact."
+        ),
+    }
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        try:
+            exp_id = client.create_experiment(
+                name, artifact_location=_artifact_location(tracking), tags=tags
+            )
+        except MlflowException:  # created meanwhile by another process
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            exp_id = exp.experiment_id
+    else:
+        exp_id = exp.experiment_id
+        if exp.lifecycle_stage == "deleted":
+            client.restore_experiment(exp_id)
+    if home.tags.get(COMPARISONS_EXPERIMENT_TAG) != name:
+        client.set_experiment_tag(home.experiment_id, COMPARISONS_EXPERIMENT_TAG, name)
+    return exp_id
+
+
+def _artifact_location(tracking: Tracking) -> str | None:
+    """Beside an embedded SQLite store, as the writer does; a server decides for itself."""
+    return tracking.artifact_location
 
 
 def _log_report(
-    client: Any, loaded: list[_Loaded], selection: dict[str, str], files: list[Path]
-) -> str | None:
-    """Log the report as a run of its own; a failure is a warning (raised in test mode)."""
+    client: Any,
+    tracking: Tracking,
+    loaded: list[_Loaded],
+    selection: dict[str, str],
+    files: list[Path],
+) -> tuple[str | None, str | None]:
+    """Log the report as a run of the companion experiment; a failure is a warning.
+
+    Returns the report run's id and its experiment's id (None, None after a failure; raised in
+    test mode).
+    """
     from mlflow.entities import Param
 
     run_id = None
     try:
-        best_pr = max(loaded, key=lambda i: i.run.data.metrics.get("eval.pr_auc", -math.inf))
-        note = f"Comparison of {len(loaded)} runs (report.html). Best PR-AUC: {best_pr.version}."
+        home = client.get_experiment(loaded[0].run.info.experiment_id)
+        exp_id = _companion(client, tracking, home)
+        compared_experiments = list(dict.fromkeys(i.run.info.experiment_id for i in loaded))
         run = client.create_run(
-            loaded[0].run.info.experiment_id,
-            run_name=f"comparison-{uuid.uuid4().hex.upper()}",
-            tags={COMPARISON_TAG: "true", "mlflow.note.content": note},
+            exp_id,
+            run_name=f"comparison-{len(loaded)}-runs-{uuid.uuid4().hex[:6].upper()}",
+            tags={
+                COMPARISON_TAG: "true",
+                COMPARED_RUNS_TAG: ",".join(item.run_id for item in loaded),
+                COMPARED_EXPERIMENTS_TAG: ",".join(compared_experiments),
+                MODELS_EXPERIMENT_TAG: home.name,
+                "mlflow.note.content": _note_markdown(loaded, home.name),
+            },
         )
         run_id = run.info.run_id
         params = {
@@ -841,7 +1069,7 @@ def _log_report(
         for path in files:  # only our files: output_dir may hold others
             client.log_artifact(run_id, str(path))
         client.set_terminated(run_id, "FINISHED")
-        return run_id
+        return run_id, exp_id
     except Exception as exc:  # the report is on disk; the MLflow copy is a convenience
         if test_mode():
             raise
@@ -855,4 +1083,4 @@ def _log_report(
             ModelerWarning,
             stacklevel=3,
         )
-        return None
+        return None, None

@@ -1,100 +1,217 @@
-"""compare(): selection, table, figures and the HTML report, on runs made by the autolog code.
+"""compare(): selection, table, evidence, the companion experiment and the HTML report.
 
-The runs are made once per module (fits and store set-up cost seconds); each test compares
-them into its own folder. Comparisons never change the model runs, only add report runs.
+The runs are logged once per module through the MLflow client, in the run layout the writer
+follows (eval.* metrics and intervals, eval/curves.json, eval/cost_curve.json,
+eval/scores.parquet, the eval.pr_curve / eval.roc_curve histories), so these tests do not
+depend on how the writer is built. Each test compares them into its own folder; comparisons
+never change the model runs, only add report runs in the companion experiment.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import make_classification
-from sklearn.linear_model import LogisticRegression
-from sklearn.naive_bayes import GaussianNB
-from sklearn.tree import DecisionTreeClassifier
 
 from modeler import accu
 from modeler.compare import MAX_RUNS, compare, lower_is_better
-from modeler.errors import CompareError, ModelerWarning, RunNotFoundError
+from modeler.errors import CompareError, EvaluationError, ModelerWarning, RunNotFoundError
+from modeler.evaluation.cost import parse_costs
 
 COSTS = {"fn": 100.0, "fp": 5.0}
 
 
+# --- logging runs in the run layout, through the MLflow client ---------------------------------
+def fraud_scores(n: int, signal: float, seed: int, rate: float = 0.05):
+    """Labels and sigmoid scores with some signal (a different model per ``signal``)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < rate).astype(np.int8)
+    logits = rng.normal(-2.5, 1.2, n) + signal * y
+    return y, (1 / (1 + np.exp(-logits))).astype(np.float32)
+
+
+def log_scored_run(
+    client,
+    experiment_id: str,
+    y,
+    scores,
+    *,
+    name: str | None = None,
+    costs: dict | None = None,
+    threshold: float = 0.5,
+    store_scores: bool = True,
+    intervals: bool = True,
+    histories: bool = True,
+    tags: dict | None = None,
+    resamples: int = 200,
+) -> str:
+    """One evaluated run as the writer logs it, through the MLflow client; returns its id.
+
+    The evaluation is the writer's own (``modeler.evaluation.report.build_report``: metrics
+    with intervals, the decision threshold, curve histories, the eval/ files); only the upload
+    is done here, so these tests do not depend on how the writer uploads.
+    """
+    from mlflow.entities import Metric, RunTag
+
+    from modeler.evaluation.report import build_report
+
+    rep = build_report(
+        np.asarray(y), np.asarray(scores), threshold=threshold, costs=costs, resamples=resamples
+    )
+    run = client.create_run(experiment_id, run_name=name)
+    run_id = run.info.run_id
+    values = {
+        f"eval.{k}": float(v)
+        for k, v in rep.metrics.items()
+        if np.isfinite(v) and (intervals or not k.endswith((".ci_low", ".ci_high")))
+    }
+    ms = [Metric(k, v, 0, 0) for k, v in values.items()]
+    if histories:
+        for key, points in rep.histories.items():
+            ms += [Metric(f"eval.{key}", v, 0, int(step)) for step, v in points]
+    all_tags = {**rep.tags, **(tags or {})}
+    for i in range(0, len(ms), 1000):
+        client.log_batch(
+            run_id,
+            metrics=ms[i : i + 1000],
+            tags=[RunTag(k, v) for k, v in all_tags.items()] if i == 0 else [],
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "eval"
+        folder.mkdir()
+        for file, data in rep.files.items():
+            if file == "scores.parquet" and not store_scores:
+                continue
+            (folder / file).write_bytes(data)
+        client.log_artifacts(run_id, str(folder), "eval")
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def brute_paired(
+    labels, scores, *, metric, costs=None, thresholds=None, resamples, seed, weights=None
+):
+    """A reference ``paired``: resample rows jointly, score every run on each resample."""
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(seed)
+    y = np.asarray(labels)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+
+    def value(name, idx):
+        s = scores[name][idx]
+        if metric == "pr_auc":
+            return average_precision_score(y[idx], s)
+        flagged = s >= thresholds[name]
+        yy = y[idx]
+        fn = np.broadcast_to(np.asarray(costs.fn, dtype=float), y.shape)[idx]
+        return float((fn * (yy == 1) * ~flagged).sum() + costs.fp * ((yy == 0) & flagged).sum())
+
+    full = np.arange(len(y))
+    point = {name: value(name, full) for name in scores}
+    better = max if metric == "pr_auc" else min
+    best = better(point, key=point.get)
+    boots = {name: [] for name in scores}
+    for _ in range(resamples):
+        idx = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+        b = value(best, idx)
+        for name in scores:
+            boots[name].append(value(name, idx) - b)
+    out = {}
+    for name in scores:
+        low, high = np.percentile(boots[name], [2.5, 97.5])
+        out[name] = {
+            "diff": point[name] - point[best],
+            "ci_low": float(low),
+            "ci_high": float(high),
+            "best": name == best,
+            "value": point[name],
+        }
+    return out
+
+
 class Runs:
-    """The module's store and its runs by role."""
+    """The module's store, its runs by role, and the shared validation rows."""
 
     def __init__(self, tracking, client) -> None:
         self.tracking = tracking
         self.client = client
-        self.by_role: dict[str, object] = {}
+        self.ids: dict[str, str] = {}
 
     def __getitem__(self, role: str):
-        return self.by_role[role]
-
-    def add(self, role: str) -> None:
-        exp = self.client.get_experiment_by_name(accu.tracking().experiment)
-        newest = self.client.search_runs(
-            [exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=1
-        )[0]
-        self.by_role[role] = newest
+        return self.client.get_run(self.ids[role])
 
     def run(self, role: str):
-        return self.client.get_run(self[role].info.run_id)
+        return self[role]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Experiment "cmp": 3 runs with costs (one registered as m/1), GaussianNB without costs,
-    a fit without validation data; experiment "other": GaussianNB on a rarer validation set."""
+    """Experiment "cmp": three runs with costs on the same rows (one registered as m/1), one
+    without costs, one with no evaluation; experiment "other": a run on a rarer validation set."""
     from mlflow.tracking import MlflowClient
 
+    from modeler.config import resolve_tracking
+
     root = tmp_path_factory.mktemp("compare-store")
-    X, y = make_classification(
-        n_samples=900, n_features=6, weights=[0.9], flip_y=0.03, class_sep=0.8, random_state=0
+    tracking = resolve_tracking(f"sqlite:///{root / 'mlflow.db'}", "cmp")
+    client = MlflowClient(tracking_uri=tracking.uri)
+    exp = client.create_experiment("cmp", artifact_location=tracking.artifact_location)
+    other = client.create_experiment("other", artifact_location=tracking.artifact_location)
+    out = Runs(tracking, client)
+    n = 3000
+    rng = np.random.default_rng(7)
+    y = (rng.random(n) < 0.05).astype(np.int8)
+
+    def model(signal: float) -> np.ndarray:  # scores of one model on the shared rows
+        return (1 / (1 + np.exp(-(rng.normal(-2.5, 1.2, n) + signal * y)))).astype(np.float32)
+
+    weak, tree, strong, nb = model(1.0), model(2.0), model(3.0), model(1.5)
+    out.y = y
+    out.scores = {"lr_weak": weak, "tree": tree, "lr_registered": strong}
+    out.ids["lr_weak"] = log_scored_run(
+        client, exp, y, weak, name="LogisticRegression-none-1A2B", costs=COSTS
     )
-    X_fit, y_fit, X_val, y_val = X[:500], y[:500], X[500:], y[500:]
-    rare = np.flatnonzero((y_val == 0) | (np.arange(len(y_val)) % 3 == 0))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        mp.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
-        accu.set_tracking(None, "cmp")
-        tracking = accu.tracking()
-        out = Runs(tracking, MlflowClient(tracking_uri=tracking.uri))
-        try:
-            accu.autolog(validation=(X_val, y_val), costs=COSTS, log_models=False)
-            LogisticRegression(C=0.001).fit(X_fit, y_fit)
-            out.add("lr_weak")
-            DecisionTreeClassifier(max_depth=3, random_state=0).fit(X_fit, y_fit)
-            out.add("tree")
-            accu.autolog(validation=(X_val, y_val), costs=COSTS, register_model="m")
-            LogisticRegression(C=1.0).fit(X_fit, y_fit)
-            out.add("lr_registered")
-            accu.autolog(validation=(X_val, y_val), log_models=False)
-            GaussianNB().fit(X_fit, y_fit)
-            out.add("nb")
-            accu.autolog(log_models=False)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ModelerWarning)
-                LogisticRegression().fit(X_fit, y_fit)
-            out.add("no_validation")
-            accu.set_tracking(None, "other")
-            accu.autolog(validation=(X_val[rare], y_val[rare]), log_models=False)
-            GaussianNB(var_smoothing=1e-3).fit(X_fit, y_fit)
-            out.add("nb_other")
-        finally:
-            accu.autolog(disable=True)
-            accu.set_tracking(None, None)
+    out.ids["tree"] = log_scored_run(
+        client,
+        exp,
+        y,
+        tree,
+        name="DecisionTree-smote-3C4D",
+        costs=COSTS,
+        tags={"modeler.sampling": json.dumps({"method": "smote"})},
+    )
+    out.ids["lr_registered"] = log_scored_run(
+        client, exp, y, strong, name="LogisticRegression-none-5E6F", costs=COSTS
+    )
+    client.create_registered_model("m")
+    client.create_model_version(
+        "m", f"runs:/{out.ids['lr_registered']}/model", out.ids["lr_registered"]
+    )
+    client.set_tag(
+        out.ids["lr_registered"], "modeler.model_version", "LogisticRegression-none-5E6F_1"
+    )
+    out.ids["nb"] = log_scored_run(client, exp, y, nb, name="GaussianNB-none-7A8B", intervals=False)
+    run = client.create_run(
+        exp, run_name="LogisticRegression-none-9C0D", tags={"modeler.eval_source": "none"}
+    )
+    client.set_terminated(run.info.run_id)
+    out.ids["no_validation"] = run.info.run_id
+    y2, s2 = fraud_scores(1500, 1.5, seed=5, rate=0.02)
+    out.ids["nb_other"] = log_scored_run(
+        client, other, y2, s2, name="GaussianNB-none-1F2E", intervals=False
+    )
     return out
 
 
 def ids(runs: Runs, *roles: str) -> list[str]:
-    return [runs[r].info.run_id for r in roles]
+    return [runs.ids[r] for r in roles]
 
 
 def names(runs: Runs, *roles: str) -> list[str]:
@@ -120,20 +237,23 @@ def test_select_by_ids_in_order_with_exact_logged_values(runs, tmp_path):
         "Precision": "eval.precision",
         "Recall": "eval.recall",
         "F1-score": "eval.f1",
+        "Decision threshold": "eval.decision_threshold",
         "Cost": "eval.cost",
+        "Cost at decision": "eval.cost_at_decision",
         "Optimal threshold": "eval.cost_optimal_threshold",
         "Cost at optimal": "eval.cost_at_optimal",
         "Savings": "eval.savings",
     }
-    expected = [
+    values = [c for c in table.columns if not c.endswith((" low", " high", " like best"))]
+    assert values == [
         "Model Version",
         "Run",
         "Sampling",
         *list(columns)[:5],
         "Threshold",
         *list(columns)[5:],
+        "PR-AUC vs best",  # the same rows: paired; nb has no costs, so no paired cost
     ]
-    assert list(table.columns) == expected
     for i, role in enumerate(roles):
         metrics = runs.run(role).data.metrics
         for col, key in columns.items():
@@ -141,13 +261,23 @@ def test_select_by_ids_in_order_with_exact_logged_values(runs, tmp_path):
                 assert table[col][i] == metrics[key], (role, col)  # exact, not approx
             else:
                 assert np.isnan(table[col][i]), (role, col)
+            # each interval sits right after its value
+            if f"{col} low" in table.columns:
+                at = list(table.columns).index(col)
+                assert list(table.columns)[at + 1 : at + 3] == [f"{col} low", f"{col} high"]
+                for end in ("low", "high"):
+                    logged = metrics.get(f"{key}.ci_{end}", np.nan)
+                    assert table[f"{col} {end}"][i] == logged or np.isnan(logged), (role, col)
         assert table["Threshold"][i] == 0.5
+    # nb logged no intervals and no costs; the others logged both
+    assert np.isnan(table["PR-AUC low"][0]) and not np.isnan(table["PR-AUC low"][1])
+    assert np.isnan(table["Cost at decision"][0]) and not np.isnan(table["Cost at decision"][2])
+    assert table["Sampling"].tolist() == ["none", "none", "smote"]
 
 
 def test_select_by_names_model_versions_and_registry_uri(runs, tmp_path):
     registered = runs["lr_registered"].info.run_name
     version = f"{registered}_1"
-    assert runs.run("lr_registered").data.tags["modeler.model_version"] == version
     selection = [version, runs["tree"].info.run_name, "models:/m/1", registered]
     report = run_compare(runs, tmp_path, selection, log_report=False)
     # the version, the registry URI and the run name are one run: listed once, first place kept
@@ -190,16 +320,19 @@ def test_experiment_selection_never_picks_comparison_runs(runs, tmp_path):
     from mlflow.entities import Metric
 
     exp_id = runs["tree"].info.experiment_id
+    # a report run of modeler 0.1, kept among the models: it would rank first if eligible
     fake = runs.client.create_run(exp_id, tags={"modeler.comparison": "true"})
-    # it would rank first if comparison runs were eligible
     runs.client.log_batch(fake.info.run_id, metrics=[Metric("eval.pr_auc", 2.0, 0, 0)])
     runs.client.set_terminated(fake.info.run_id)
-    report = run_compare(runs, tmp_path, experiment="cmp", log_report=True)
-    assert fake.info.run_id not in report.run_ids
-    assert report.run_id not in report.run_ids
-    assert len(report.table) == 4  # the fit without validation data has no eval.pr_auc
-    again = run_compare(runs, tmp_path, experiment="cmp", output_dir=tmp_path / "again")
-    assert again.run_ids == report.run_ids
+    try:
+        report = run_compare(runs, tmp_path, experiment="cmp", log_report=True)
+        assert fake.info.run_id not in report.run_ids
+        assert report.run_id not in report.run_ids
+        assert len(report.table) == 4  # the fit without validation data has no eval.pr_auc
+        again = run_compare(runs, tmp_path, experiment="cmp", output_dir=tmp_path / "again")
+        assert again.run_ids == report.run_ids
+    finally:
+        runs.client.delete_run(fake.info.run_id)
 
 
 @pytest.mark.parametrize(
@@ -235,7 +368,7 @@ def test_more_than_ten_runs_is_an_error_after_removing_duplicates(runs, tmp_path
     ["0123456789abcdef0123456789abcdef", "keras-NOPE", "models:/m/99", "models:/nope/1"],
 )
 def test_unknown_run_is_named(runs, tmp_path, missing):
-    selection = [runs["tree"].info.run_id, missing]
+    selection = [runs.ids["tree"], missing]
     with pytest.raises(RunNotFoundError, match=re.escape(repr(missing))):
         run_compare(runs, tmp_path, selection)
 
@@ -259,21 +392,25 @@ def test_neither_runs_nor_experiment_explains_both_forms(runs, tmp_path):
 
 # --- skipped runs -----------------------------------------------------------------------------
 def test_runs_without_curves_are_skipped_with_a_reason(runs, tmp_path):
-    from modeler.tracking.writer import RunWriter
+    from mlflow.entities import Metric
 
+    exp_id = runs["tree"].info.experiment_id
     # a binary run whose metrics were logged but whose eval/curves.json never was
-    writer = RunWriter.start(runs.tracking, "scores", tags={"modeler.task": "binary"})
-    writer.log_metrics({"eval.roc_auc": 0.7, "eval.pr_auc": 0.2}, flush=True)
-    writer.end()
-    selection = [runs["no_validation"].info.run_id, writer.run_id, runs["tree"].info.run_id]
-    report = run_compare(runs, tmp_path, selection, log_report=False)
-    assert report.run_ids == [runs["tree"].info.run_id]
-    skipped = dict(report.skipped)
-    assert "no evaluation" in skipped[runs["no_validation"].info.run_name]
-    assert "eval/curves.json" in skipped[writer.run_name]
-    assert "skipped" in report.to_text()
-    with pytest.raises(CompareError, match="no run left to compare"):
-        run_compare(runs, tmp_path, selection[:2])
+    bare = runs.client.create_run(exp_id, run_name="bare", tags={"modeler.task": "binary"})
+    runs.client.log_batch(bare.info.run_id, metrics=[Metric("eval.pr_auc", 0.2, 0, 0)])
+    runs.client.set_terminated(bare.info.run_id)
+    try:
+        selection = [runs.ids["no_validation"], bare.info.run_id, runs.ids["tree"]]
+        report = run_compare(runs, tmp_path, selection, log_report=False)
+        assert report.run_ids == [runs.ids["tree"]]
+        skipped = dict(report.skipped)
+        assert "no evaluation" in skipped[runs["no_validation"].info.run_name]
+        assert "eval/curves.json" in skipped["bare"]
+        assert "skipped" in report.to_text()
+        with pytest.raises(CompareError, match="no run left to compare"):
+            run_compare(runs, tmp_path, selection[:2])
+    finally:
+        runs.client.delete_run(bare.info.run_id)
 
 
 # --- table, best, costs -----------------------------------------------------------------------
@@ -288,7 +425,22 @@ def test_best_of_each_column_is_marked(runs, tmp_path):
     text = report.to_text()
     best_line = next(ln for ln in text.splitlines() if ln.startswith(report.best["PR-AUC"]))
     assert f"{table['PR-AUC'].max():.4f}*" in best_line
-    assert "(* best in column)" in text
+    assert "(* best in column" in text
+
+
+def test_intervals_sit_beside_their_values(runs, tmp_path):
+    report = run_compare(runs, tmp_path, ids(runs, "lr_weak", "nb"), log_report=False)
+    table = report.table
+    logged = runs.run("lr_weak").data.metrics
+    assert table["PR-AUC low"][0] == logged["eval.pr_auc.ci_low"]
+    assert table["PR-AUC high"][0] == logged["eval.pr_auc.ci_high"]
+    assert np.isnan(table["PR-AUC low"][1])  # nb logged no interval
+    line = next(
+        ln for ln in report.to_text().splitlines() if ln.startswith(names(runs, "lr_weak")[0])
+    )
+    assert f"[{logged['eval.pr_auc.ci_low']:.4f}, {logged['eval.pr_auc.ci_high']:.4f}]" in line
+    html = report.html_path.read_text()
+    assert f"{logged['eval.pr_auc.ci_low']:.4f} – {logged['eval.pr_auc.ci_high']:.4f}" in html
 
 
 def test_cost_columns_and_cheapest_model(runs, tmp_path):
@@ -305,7 +457,7 @@ def test_cost_columns_and_cheapest_model(runs, tmp_path):
     assert len(ax.lines) == 2 * len(roles)  # each run's curve and its optimum
     assert (tmp_path / "out" / "cost_comparison.png").stat().st_size > 0
     html = report.html_path.read_text()
-    assert "cheapest" in html and html.count("data:image/png;base64,") == 2
+    assert "cheapest" in html and 'id="chart-cost"' in html
 
 
 def test_without_costs_there_are_no_cost_columns(runs, tmp_path):
@@ -313,27 +465,170 @@ def test_without_costs_there_are_no_cost_columns(runs, tmp_path):
     assert "Cost" not in report.table.columns
     assert report.cheapest is None and report.cost_figure is None
     assert not (tmp_path / "out" / "cost_comparison.png").exists()
+    assert 'id="chart-cost"' not in report.html_path.read_text()
 
 
-# --- figures and files ------------------------------------------------------------------------
-def test_figure_has_pr_and_roc_overlays_one_colour_per_run(runs, tmp_path):
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
-
-    roles = ("lr_weak", "tree", "lr_registered", "nb")
+# --- evidence: paired differences on shared rows ----------------------------------------------
+def test_runs_on_the_same_rows_are_paired(runs, tmp_path):
+    roles = ("lr_weak", "tree", "lr_registered")
     report = run_compare(runs, tmp_path, ids(runs, *roles), log_report=False)
-    ax_pr, ax_roc = report.figure.axes
-    assert len(ax_roc.lines) == len(roles) + 1  # + chance diagonal
-    assert len(ax_pr.lines) == len(roles) + 1  # + no-skill baseline (one positive rate)
-    run_colors = [to_hex(ln.get_color()) for ln in ax_roc.lines[: len(roles)]]
-    assert run_colors == [to_hex(c) for c in colormaps["tab10"].colors[: len(roles)]]
-    assert [to_hex(ln.get_color()) for ln in ax_pr.lines[: len(roles)]] == run_colors
-    labels = [t.get_text() for t in ax_roc.get_legend().get_texts()]
-    assert all("AUC" in label for label in labels[: len(roles)])
-    assert all("AP" in t.get_text() for t in ax_pr.get_legend().get_texts()[: len(roles)])
-    assert report.figure.canvas.__class__.__name__ == "FigureCanvasAgg"
+    ev = report.evidence
+    assert ev.paired, ev.reason
+    table = report.table
+    versions = table["Model Version"].tolist()
+    # the reference on the same rows: each run's difference to the best, with its interval
+    costs = parse_costs(COSTS, n=len(runs.y))
+    decisions = {
+        v: table["Decision threshold"][i] if not np.isnan(table["Decision threshold"][i]) else 0.5
+        for i, v in enumerate(versions)
+    }
+    scores = {v: runs.scores[r].astype(np.float64) for v, r in zip(versions, roles, strict=True)}
+    for metric, col in (("pr_auc", "PR-AUC vs best"), ("cost", "Cost vs best")):
+        expected = brute_paired(
+            runs.y, scores, metric=metric, costs=costs, thresholds=decisions, resamples=400, seed=1
+        )
+        for i, v in enumerate(versions):
+            assert table[col][i] == pytest.approx(expected[v]["diff"], abs=1e-9), (metric, v)
+            assert bool(table[f"{col} like best"][i]) == (
+                expected[v]["best"] or expected[v]["ci_low"] <= 0 <= expected[v]["ci_high"]
+            ), (metric, v)
+            # the interval agrees with the brute-force one up to bootstrap noise
+            width = expected[v]["ci_high"] - expected[v]["ci_low"]
+            for end in ("low", "high"):
+                got, want = table[f"{col} {end}"][i], expected[v][f"ci_{end}"]
+                assert abs(got - want) <= 0.3 * width + 1e-9, (metric, v, end, got, want)
+    # the weakest model is clearly behind the best in PR-AUC
+    weak = versions.index(names(runs, "lr_weak")[0])
+    assert table["PR-AUC vs best high"][weak] < 0 and not table["PR-AUC vs best like best"][weak]
+    assert "~" not in report.to_text().splitlines()[2 + weak]
+    html = report.html_path.read_text()
+    assert "Δ PR-AUC" in html and "paired bootstrap" in html
 
 
+def test_runs_on_different_rows_are_not_paired(runs, tmp_path):
+    report = run_compare(runs, tmp_path, ids(runs, "nb", "nb_other"), log_report=False)
+    assert not report.evidence.paired
+    assert "evaluated on different data" in report.evidence.reason
+    assert not any(c.endswith("vs best") for c in report.table.columns)
+    assert "different data" in report.to_text()
+    html = report.html_path.read_text()
+    assert "different data" in html and "Δ PR-AUC" not in html
+
+
+def test_runs_without_stored_scores_are_not_paired(runs, tmp_path):
+    exp_id = runs["tree"].info.experiment_id
+    old = log_scored_run(
+        runs.client, exp_id, runs.y, runs.scores["tree"], name="old", store_scores=False
+    )
+    try:
+        report = run_compare(runs, tmp_path, [runs.ids["tree"], old], log_report=False)
+        assert not report.evidence.paired
+        assert "no eval/scores.parquet for old" in report.evidence.reason
+        assert not any(c.endswith("vs best") for c in report.table.columns)
+    finally:
+        runs.client.delete_run(old)
+
+
+# --- the report's operating points ------------------------------------------------------------
+def _page_data(report) -> dict:
+    html = report.html_path.read_text()
+    raw = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)
+    return json.loads(raw.group(1))
+
+
+def test_operating_points_are_exact_against_brute_force(runs, tmp_path):
+    report = run_compare(runs, tmp_path, ids(runs, "tree", "lr_weak"), log_report=False)
+    data = _page_data(report)
+    y = runs.y
+    for entry, role in zip(data["runs"], ("tree", "lr_weak"), strict=True):
+        assert entry["exact"]
+        s = runs.scores[role].astype(np.float64)
+        rng = np.random.default_rng(0)
+        for i in rng.choice(len(entry["t"]), 25, replace=False):
+            t = entry["t"][i]
+            flagged = s >= t
+            assert entry["tp"][i] == int((flagged & (y == 1)).sum())
+            assert entry["fp"][i] == int((flagged & (y == 0)).sum())
+            cost = 100.0 * ((y == 1) & ~flagged).sum() + 5.0 * ((y == 0) & flagged).sum()
+            assert entry["cost"][i] == pytest.approx(cost, rel=1e-9)
+        assert entry["t"] == sorted(entry["t"])
+        assert entry["tp"][-1] == 0 and entry["fp"][-1] == 0  # the last point flags nothing
+    tree = data["runs"][0]
+    decision = runs.run("tree").data.metrics["eval.decision_threshold"]
+    assert tree["decision"] == decision
+    # the decision threshold's own point is kept: it flags exactly the rows scoring >= it
+    s = runs.scores["tree"].astype(np.float64)
+    kept = min(t for t in tree["t"] if t >= decision)
+    assert kept == float(s[s >= decision].min())
+    # and its cost there is the run's logged cost at decision
+    i = tree["t"].index(kept)
+    assert tree["cost"][i] == pytest.approx(runs.run("tree").data.metrics["eval.cost_at_decision"])
+
+
+def test_operating_points_keep_marks_when_thinned():
+    from modeler.report import operating_points
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(50_000) < 0.02).astype(int)
+    s = rng.random(50_000)
+    ops = operating_points(
+        y, s, fn_cost=rng.random(50_000) * 100, fp_cost=1.0, marks=(0.5, 0.1234), max_points=600
+    )
+    assert len(ops["t"]) <= 600 + 3
+    for mark in (0.5, 0.1234):
+        expected = s[s >= mark].min()  # the point that flags exactly {score >= mark}
+        assert expected in ops["t"]
+    assert s.max() < ops["t"][-1]  # flag nothing
+    assert s.min() == ops["t"][0]  # flag everything
+    optimum = int(np.argmin(ops["cost"]))
+    full = operating_points(y, s, fn_cost=1, fp_cost=1, max_points=10**9)
+    assert len(full["t"]) == len(np.unique(s)) + 1
+    # weights count rows: two copies of a row equal one row of weight 2
+    w = operating_points([1, 0, 0], [0.9, 0.2, 0.2], weight=[1, 2, 2])
+    d = operating_points([1, 0, 0, 0, 0], [0.9, 0.2, 0.2, 0.2, 0.2])
+    assert w["tp"] == d["tp"] and w["fp"] == d["fp"]
+    assert optimum >= 0
+
+
+@pytest.mark.parametrize(
+    ("labels", "scores", "options", "match"),
+    [
+        ([0, 1], [0.1], {}, "equal length"),
+        ([], [], {}, "non-empty"),
+        ([0, 2], [0.1, 0.2], {}, "labels must be 0 or 1"),
+        ([0, 1], [0.1, np.nan], {}, "scores must be finite"),
+        ([0, 1], [0.1, 0.2], {"weight": [1.0]}, "weight must be one number or one value per row"),
+        ([0, 1], [0.1, 0.2], {"fn_cost": [1.0, np.inf]}, "fn cost must be finite"),
+    ],
+)
+def test_operating_points_reject_bad_input(labels, scores, options, match):
+    from modeler.report import operating_points
+
+    with pytest.raises(EvaluationError, match=match):
+        operating_points(labels, scores, **options)
+
+
+def test_points_from_curves_for_runs_without_scores():
+    from modeler.evaluation import binary_curves
+    from modeler.evaluation.cost import cost_curve, parse_costs
+    from modeler.report import points_from_curves
+
+    y, s = fraud_scores(2000, 2.0, seed=9)
+    s = s.astype(np.float64)
+    curves = binary_curves(y, s)
+    ops = points_from_curves(curves, cost_curve(y, s, parse_costs(COSTS, n=len(y))))
+    assert not ops["exact"]
+    for t, tp, fp in zip(ops["t"], ops["tp"], ops["fp"], strict=True):
+        flagged = s >= t
+        assert tp == pytest.approx(((y == 1) & flagged).sum())
+        assert fp == pytest.approx(((y == 0) & flagged).sum())
+    with pytest.raises(EvaluationError, match="differ in length"):
+        points_from_curves(
+            {"n": 2, "positives": 1, "roc": {"fpr": [0], "tpr": [0, 1], "thresholds": [1]}}
+        )
+
+
+# --- files and the HTML -----------------------------------------------------------------------
 def test_report_files_and_self_contained_html(runs, tmp_path):
     report = run_compare(runs, tmp_path, ids(runs, "lr_weak", "nb"), log_report=False)
     out = tmp_path / "out"
@@ -341,14 +636,78 @@ def test_report_files_and_self_contained_html(runs, tmp_path):
     for name in ("report.html", "comparison.png", "table.csv"):
         assert (out / name).stat().st_size > 0
     html = report.html_path.read_text()
+    # nothing is fetched: no src/href to another place, no CDN, no source-map lookup
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
-    assert "<script" not in html.lower()
-    assert "data:image/png;base64," in html
+    assert "sourceMappingURL" not in html
+    assert html.count("<script") == 3  # data, Chart.js, the page's code
+    assert "Chart.js v4.6.1" in html
     for name in names(runs, "lr_weak", "nb"):
         assert name in html
-    assert html.count('class="num best"') >= 5  # AUC, PR-AUC, Precision, Recall, F1 at least
+    assert len(re.findall(r'class="num p\d best"', html)) >= 5  # AUC, PR-AUC, Prec., Recall, F1
     csv = pd.read_csv(out / "table.csv")
     pd.testing.assert_frame_equal(csv, report.table, check_exact=True)
+
+
+def test_names_with_markup_are_escaped(runs, tmp_path):
+    exp_id = runs["tree"].info.experiment_id
+    y, s = fraud_scores(500, 2.0, seed=11)
+    odd = log_scored_run(
+        runs.client, exp_id, y, s, name="</script><img src=x onerror=alert(1)>", intervals=False
+    )
+    try:
+        report = run_compare(runs, tmp_path, [odd], log_report=False)
+        html = report.html_path.read_text()
+        assert "<img src=x" not in html
+        assert _page_data(report)["runs"][0]["label"] == "</script><img src=x onerror=alert(1)>"
+    finally:
+        runs.client.delete_run(odd)
+
+
+def test_vendored_chartjs_is_the_npm_file(tmp_path):
+    import hashlib
+    from importlib.resources import files
+
+    from modeler import report as rep
+
+    data = (files("modeler") / "templates" / rep.CHARTJS_FILE).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == rep.CHARTJS_SHA256
+    assert data.startswith(b"/*!\n * Chart.js v4.6.1")
+    assert (
+        (files("modeler") / "templates" / "chart.js.LICENSE.md")
+        .read_text()
+        .startswith("The MIT License")
+    )
+
+
+def test_report_size_for_ten_runs_stays_under_5_mb(runs, tmp_path):
+    exp_id = runs["tree"].info.experiment_id
+    rng = np.random.default_rng(5)
+    y = (rng.random(60_000) < 0.01).astype(np.int8)
+    made = []
+    try:
+        for k in range(MAX_RUNS):
+            s = (1 / (1 + np.exp(-(rng.normal(-3, 1.3, len(y)) + (1 + 0.3 * k) * y)))).astype(
+                np.float32
+            )
+            made.append(
+                log_scored_run(
+                    runs.client,
+                    exp_id,
+                    y,
+                    s,
+                    name=f"big-{k}",
+                    costs=COSTS,
+                    histories=False,
+                    intervals=False,
+                )
+            )
+        report = run_compare(runs, tmp_path, made, log_report=False)
+        size = report.html_path.stat().st_size
+        assert size <= 5 * 1024 * 1024, size
+        assert all(len(r["t"]) <= 2100 for r in _page_data(report)["runs"])
+    finally:
+        for run_id in made:
+            runs.client.delete_run(run_id)
 
 
 def test_default_output_dir_is_under_reports(runs, tmp_path):
@@ -359,20 +718,38 @@ def test_default_output_dir_is_under_reports(runs, tmp_path):
     assert second.html_path != report.html_path  # same second: a folder of its own
 
 
-# --- the report run ---------------------------------------------------------------------------
-def test_report_is_logged_as_a_comparison_run(runs, tmp_path):
-    roles = ("nb_other", "tree")  # the first run's experiment gets the report
+# --- the report run, in the companion experiment ----------------------------------------------
+def test_report_run_goes_to_a_companion_experiment_linked_both_ways(runs, tmp_path):
+    roles = ("nb_other", "tree")  # the first run's experiment is the home of the report
+    before = {r.info.run_id for r in runs.client.search_runs([runs["nb_other"].info.experiment_id])}
     report = run_compare(runs, tmp_path, ids(runs, *roles))
     assert report.run_id is not None
     run = runs.client.get_run(report.run_id)
-    assert run.info.run_name.startswith("comparison-") and len(run.info.run_name) == 11 + 32
-    assert run.info.experiment_id == runs["nb_other"].info.experiment_id
+    home = runs.client.get_experiment(runs["nb_other"].info.experiment_id)
+    companion = runs.client.get_experiment(run.info.experiment_id)
+    assert companion.name == "other/comparisons" and report.experiment_id == companion.experiment_id
+    assert home.tags["modeler.comparisons_experiment"] == "other/comparisons"
+    assert companion.tags["modeler.models_experiment"] == "other"
+    assert companion.tags["modeler.models_experiment_id"] == home.experiment_id
     assert run.info.status == "FINISHED"
     assert run.data.tags["modeler.comparison"] == "true"
+    assert run.data.tags["modeler.compared_runs"] == ",".join(ids(runs, *roles))
     assert run.data.params["runs"] == ",".join(ids(runs, *roles))
     assert run.data.params["n_runs"] == "2"
+    assert (
+        f"#/experiments/{home.experiment_id}/runs/{runs.ids['nb_other']}"
+        in run.data.tags["mlflow.note.content"]
+    )
+    assert re.fullmatch(r"comparison-2-runs-[0-9A-F]{6}", run.info.run_name)
     artifacts = {f.path for f in runs.client.list_artifacts(report.run_id)}
     assert {"report.html", "comparison.png", "table.csv"} <= artifacts
+    # the models' experiment holds the models only
+    after = {r.info.run_id for r in runs.client.search_runs([home.experiment_id])}
+    assert after == before
+    # a second report reuses the companion
+    again = run_compare(runs, tmp_path, ids(runs, *roles), output_dir=tmp_path / "again")
+    assert again.experiment_id == report.experiment_id
+    assert f"report run: {again.run_id}" in again.to_text()
 
 
 def test_a_failure_to_log_the_report_is_a_warning(runs, tmp_path, monkeypatch):
@@ -409,26 +786,31 @@ def test_accu_compare_and_the_cli(runs, tmp_path, monkeypatch):
 # --- a remote server with proxied artifacts ---------------------------------------------------
 @pytest.mark.server
 def test_compare_through_an_mlflow_server(mlflow_server, tmp_path):
+    from mlflow.tracking import MlflowClient
+
     from modeler.config import resolve_tracking
-    from modeler.tracking.evaluate import log_evaluation
-    from modeler.tracking.writer import RunWriter
 
     tracking = resolve_tracking(mlflow_server.url, "compare-remote")
-    rng = np.random.default_rng(0)
-    y = (rng.random(2000) < 0.05).astype(int)
+    client = MlflowClient(mlflow_server.url)
+    exp = client.get_experiment_by_name("compare-remote")
+    exp_id = exp.experiment_id if exp else client.create_experiment("compare-remote")
+    y, _ = fraud_scores(2000, 1.0, seed=0)
     run_ids = []
     for signal in (1.0, 3.0):
-        scores = 1 / (1 + np.exp(-(rng.normal(-2, 1, 2000) + signal * y)))
-        writer = RunWriter.start(tracking, "scores")
-        log_evaluation(writer, y, scores, costs=COSTS)
-        writer.end()
-        run_ids.append(writer.run_id)
+        _, s = fraud_scores(2000, signal, seed=int(signal))
+        s = np.where(y == 1, np.maximum(s, 0.3), s)
+        run_ids.append(log_scored_run(client, exp_id, y, s, costs=COSTS, name=f"remote-{signal}"))
     report = compare(run_ids, tracking=tracking, output_dir=tmp_path / "out")
     assert report.run_ids == run_ids and not report.skipped
     assert report.cost_figure is not None and report.cheapest is not None
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(mlflow_server.url)
     assert client.get_run(run_ids[1]).info.artifact_uri.startswith("mlflow-artifacts:")
+    assert all(r["exact"] for r in _page_data(report)["runs"])  # scores.parquet came through
     artifacts = {f.path for f in client.list_artifacts(report.run_id)}
     assert {"report.html", "comparison.png", "table.csv", "cost_comparison.png"} <= artifacts
+    assert client.get_experiment(report.experiment_id).name == "compare-remote/comparisons"
+
+
+def test_no_stray_warnings(runs, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ModelerWarning)
+        run_compare(runs, tmp_path, ids(runs, "tree", "lr_weak"), log_report=False)
