@@ -163,7 +163,10 @@ def get_file_cmd(source: str, out: Path | None, refresh: bool) -> None:
     import shutil
 
     from modeler.data.files import get_file
+    from modeler.data.names import check_local_path
 
+    if out is not None:
+        check_local_path(out, where="--out")
     path = get_file(source, as_path=True, refresh=refresh)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

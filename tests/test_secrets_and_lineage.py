@@ -89,6 +89,9 @@ def test_get_file_from_the_shell(tmp_path):
     assert result.exit_code == 0 and result.output.strip() == str(data)
     bad = CliRunner().invoke(main, ["get-file", str(tmp_path / "nope.csv")])
     assert bad.exit_code == 2 and "nope.csv" in bad.output
+    long = CliRunner().invoke(main, ["get-file", str(data), "--out", "o" * 300 + ".csv"])
+    assert long.exit_code == 2
+    assert "error: --out: the name 'oooo" in long.output and "at most 255 bytes" in long.output
 
 
 def test_no_endpoint_password_in_any_message_repr_log_or_file(
