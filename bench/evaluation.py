@@ -7,6 +7,8 @@ Prints, as the median of 5 runs (time.perf_counter):
 - cost_curve with per-row amounts (target < 1 s),
 - three PNGs (roc, pr, confusion matrix; target < 0.3 s),
 - thin_curve on a smooth 1,000,000-point curve (target < 0.3 s),
+- build_report with costs: everything a run's evaluation writes (metrics, 1,000-resample
+  intervals, the decision threshold, curve histories, five PNGs, scores.parquet; target < 3 s),
 and the size of curves.json for 10k, 100k and 1M rows, which should not grow with n.
 """
 
@@ -21,7 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from modeler.evaluation import cost_curve, evaluate_binary, parse_costs, plots, thin_curve
+from modeler.evaluation import (
+    build_report,
+    cost_curve,
+    evaluate_binary,
+    parse_costs,
+    plots,
+    thin_curve,
+)
 
 N = 1_000_000
 RATE = 0.002
@@ -66,6 +75,7 @@ def main() -> None:
         ("cost_curve (per-row amounts)", lambda: cost_curve(y, scores, costs), 1.0),
         ("roc + pr + confusion PNGs", three_pngs, 0.3),
         ("thin_curve, 1M smooth points", lambda: thin_curve(x, smooth, 1000), 0.3),
+        ("build_report with costs", lambda: build_report(y, scores, costs=costs), 3.0),
     ]
     print(f"n = {N:,} rows, {int(y.sum()):,} positives ({RATE:.1%}); median of {RUNS} runs")
     print(f"{'step':<32} {'seconds':>8} {'target':>8}  ok")

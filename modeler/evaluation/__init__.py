@@ -1,11 +1,15 @@
-"""Pure functions on (y_true, scores): metrics, curves, business cost and plots.
+"""Pure functions on (y_true, scores): metrics, curves, business cost, intervals and plots.
 
-Imports numpy, scikit-learn and matplotlib only (never MLflow or TensorFlow)::
+Imports numpy, scipy, scikit-learn, matplotlib and pyarrow only (never MLflow or TensorFlow)::
 
     >>> from modeler.evaluation import evaluate_binary
     >>> metrics, curves = evaluate_binary([0, 1, 1, 0], [0.2, 0.9, 0.4, 0.3], threshold=0.5)
     >>> metrics["recall"]
     0.5
+
+A run's whole evaluation (metrics with intervals, the decision threshold, curve histories and
+the ``eval/`` files) is ``build_report(y_val, outputs, costs=...)``; comparing runs evaluated on
+the same rows is ``paired(labels, {"run": scores, ...})``.
 """
 
 from modeler.evaluation.cost import (
@@ -32,6 +36,10 @@ from modeler.evaluation.metrics import (
     multiclass_metrics,
     regression_metrics,
 )
+from modeler.evaluation.paired import paired
+from modeler.evaluation.report import EvalReport, build_report
+from modeler.evaluation.scores import read_scores, scores_parquet, scores_table
+from modeler.evaluation.tasks import resolve_task
 
 # Plots load matplotlib, so they are imported on first use: metrics alone stay light.
 _PLOTS = (
@@ -56,9 +64,11 @@ def __getattr__(name: str):
 
 __all__ = [
     "Costs",
+    "EvalReport",
     "as_binary_scores",
     "binary_curves",
     "binary_metrics",
+    "build_report",
     "check_binary_labels",
     "check_threshold",
     "confusion_png",
@@ -74,10 +84,15 @@ __all__ = [
     "infer_task",
     "multiclass_curves",
     "multiclass_metrics",
+    "paired",
     "parse_costs",
     "pr_png",
+    "read_scores",
     "regression_metrics",
     "regression_payload",
+    "resolve_task",
     "roc_png",
+    "scores_parquet",
+    "scores_table",
     "thin_curve",
 ]

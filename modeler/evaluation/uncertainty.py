@@ -296,10 +296,12 @@ class Counts:
 
 def identity_counts(lay: Layout) -> Counts:
     """The data itself as one "resample" (every row once): gives the point estimates."""
+    neg_w = (lay.neg_size * lay.neg_w)[None, :]
+    same = np.array_equal(lay.neg_w, lay.neg_f)
     return Counts(
         pos=lay.pos_size[None, :].astype(np.float64),
-        neg_w=(lay.neg_size * lay.neg_w)[None, :],
-        neg_f=(lay.neg_size * lay.neg_f)[None, :],
+        neg_w=neg_w,
+        neg_f=neg_w if same else (lay.neg_size * lay.neg_f)[None, :],
     )
 
 
@@ -325,12 +327,12 @@ def draw(lay: Layout, rng: np.random.Generator, b: int) -> Counts:
     """``b`` stratified resamples of the layout's data."""
     pos = draw_counts(rng, lay.pos_size, b).astype(np.float64)
     neg = draw_counts(rng, lay.neg_size, b).astype(np.float64)
-    return Counts(
-        pos=pos,
-        neg_w=_weighted(rng, neg, lay.neg_w, lay.neg_w_sd),
-        neg_f=_weighted(rng, neg, lay.neg_f, lay.neg_f_sd),
-        neg=neg,
+    neg_w = _weighted(rng, neg, lay.neg_w, lay.neg_w_sd)
+    same = np.array_equal(lay.neg_w, lay.neg_f) and np.array_equal(lay.neg_w_sd, lay.neg_f_sd)
+    neg_f = (
+        neg_w if same and not lay.neg_w_sd.any() else _weighted(rng, neg, lay.neg_f, lay.neg_f_sd)
     )
+    return Counts(pos=pos, neg_w=neg_w, neg_f=neg_f, neg=neg)
 
 
 @dataclass
@@ -385,12 +387,14 @@ def stats(lay: Layout, c: Counts, at: list[int], *, with_cost: bool) -> Stats:
 
     cost = approve = flag_all = None
     if with_cost:
-        fn_cut = _by_column(c.pos * lay.pos_fn, pos_cut, m)
-        tp_cut = _by_column(c.pos * lay.pos_tp, pos_cut, m)
-        nf = _by_column(c.neg_f[:, on_cut], neg_cut, m)
-        caught, gained, alarms = _suffix(fn_cut), _suffix(tp_cut), _suffix(nf)
+        caught = _suffix(_by_column(c.pos * lay.pos_fn, pos_cut, m))
+        # The same weights twice (no sample weights): the false alarms are fp above.
+        alarms = fp if c.neg_f is c.neg_w else _suffix(_by_column(c.neg_f[:, on_cut], neg_cut, m))
         approve = caught[:, 0]  # flag nothing: every positive missed
-        cost = approve[:, None] - caught + lay.fp * alarms - gained
+        cost = approve[:, None] - caught
+        cost += lay.fp * alarms
+        if lay.pos_tp.any():
+            cost -= _suffix(_by_column(c.pos * lay.pos_tp, pos_cut, m))
         flag_all = cost[:, 0]  # the lowest cut is the lowest score
     return Stats(roc, ap, precision, recall, f1, cost, approve, flag_all)
 
