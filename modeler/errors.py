@@ -68,6 +68,11 @@ class CostError(EvaluationError):
     """A cost specification is invalid (negative, wrong length, unknown column)."""
 
 
+class SparkDataError(EvaluationError):
+    """A Spark DataFrame cannot be evaluated: a missing or mistyped column, labels that are not
+    0/1, scores that are not finite numbers, or no rows."""
+
+
 # --- imbalance ----------------------------------------------------------------------------
 class SamplingError(ModelerError, ValueError):
     """A resampling request cannot be carried out on the data given."""
