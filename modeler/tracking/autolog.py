@@ -274,6 +274,11 @@ def _run_of(hooks: Hooks, model: Any) -> str | None:
         return None
 
 
+def run_of(accu: Any, model: Any) -> str | None:
+    """The id of the run autolog made for ``model`` in this session, or None."""
+    return _run_of(hooks_of(accu), model)
+
+
 def _is_keras(model: Any) -> bool:
     return "keras" in sys.modules and isinstance(model, sys.modules["keras"].Model)
 
