@@ -177,7 +177,7 @@ def test_binned_scores_give_the_exact_intervals_within_noise():
     rng = np.random.default_rng(9)
     y = (rng.random(20_000) < 0.2).astype(int)
     s = rng.normal(0, 1, len(y)) + 1.2 * y
-    exact = bootstrap_binary(y, s, thresholds={"t": 0.8}, resamples=600, seed=3)
+    exact = bootstrap_binary(y, s, thresholds={"t": 0.8}, resamples=600, seed=3, max_levels=10**6)
     binned = bootstrap_binary(y, s, thresholds={"t": 0.8}, resamples=600, seed=3, max_levels=300)
     assert not exact.layout.binned and binned.layout.binned
     auc = roc_auc_score(y, s)
@@ -227,3 +227,20 @@ def test_threshold_that_is_not_a_cut_is_refused():
     lay = layout(np.array([0, 1]), np.array([0.2, 0.8]), thresholds=[0.5])
     with pytest.raises(EvaluationError, match=r"threshold 0\.6 is not a cut"):
         lay.cut_index(0.6)
+
+
+def test_many_positives_with_own_costs_grouped_by_cut_give_the_same_intervals():
+    rng = np.random.default_rng(10)
+    y = (rng.random(6000) < 0.3).astype(int)
+    s = np.round(rng.normal(0, 1, len(y)) + 1.0 * y, 1)  # about 60 distinct scores
+    fn = rng.lognormal(3, 1, len(y)) * y
+    kwargs = {"thresholds": {"t": 0.5}, "fn": fn, "fp": 2.0, "resamples": 1500}
+    exact = bootstrap_binary(y, s, seed=1, **kwargs)
+    grouped = bootstrap_binary(y, s, seed=2, **kwargs, max_units=100)
+    assert len(exact.layout.pos_size) == int(y.sum()) and grouped.layout.pos_sd.any()
+    assert len(grouped.layout.pos_size) < 100
+    for name in ("cost", "cost_at_optimal", "roc_auc", "recall"):
+        sd = exact.samples[name].std()
+        for a, b in zip(exact.interval(name), grouped.interval(name), strict=True):
+            assert abs(a - b) < 0.4 * sd, name
+        assert grouped.points[name] == pytest.approx(exact.points[name])

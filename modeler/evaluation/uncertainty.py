@@ -39,7 +39,9 @@ import numpy as np
 from modeler.errors import EvaluationError, OptionError
 
 # Distinct positive scores handled exactly; above, scores are snapped to a grid of this size.
-MAX_LEVELS = 5000
+MAX_LEVELS = 2000
+# Positives with their own costs are drawn row by row up to this many; above, per cut (below).
+MAX_POSITIVE_UNITS = 20_000
 # Resamples are processed in blocks of about this many cells (resamples x cuts).
 _BLOCK_CELLS = 2_000_000
 # Costs within this fraction of the problem's scale are ties (as in cost.py).
@@ -98,6 +100,9 @@ class Layout:
     pos_fn: np.ndarray  # missed cost of one row, times its frequency weight
     pos_tp: np.ndarray  # gain of one catch, times its frequency weight
     fp: float
+    # per unit of positives: standard deviations of weight, missed cost and gain within it
+    # (zeros unless more than MAX_POSITIVE_UNITS distinct positives were grouped by cut)
+    pos_sd: np.ndarray = field(repr=False)
     # per row: its group (negatives) or unit (positives), for tests that resample rows
     row_group: np.ndarray = field(repr=False)
     y: np.ndarray = field(repr=False)
@@ -147,6 +152,7 @@ def layout(
     fp: float = 0.0,
     max_levels: int = MAX_LEVELS,
     group_positives: bool = True,
+    max_units: int = MAX_POSITIVE_UNITS,
 ) -> Layout:
     """Reduce checked arrays (labels 0/1, float64 scores, per-row weights and costs) to a Layout.
 
@@ -209,6 +215,16 @@ def layout(
             np.zeros(0, np.int64),
             np.zeros(0, np.int64),
         )
+    pos_sd = np.zeros((len(units), 3))
+    if group_positives and len(units) > max_units:
+        # Too many positives with costs of their own to draw row by row: group them by cut,
+        # and resample each group's weight and costs as count x mean plus a normal term.
+        cut_of_unit, pos_inverse, pos_size = np.unique(
+            pos_cut_row, return_inverse=True, return_counts=True
+        )
+        moments = [_group_stats(pos_inverse, pos_size, key[:, j]) for j in (1, 2, 3, 4)]
+        units = np.column_stack([cut_of_unit] + [mean for mean, _ in moments])
+        pos_sd = np.column_stack([moments[j][1] for j in (0, 2, 3)])  # weight, fn, tp
     row_group = np.empty(n, dtype=np.int64)
     row_group[~pos] = neg_inverse.ravel()
     row_group[pos] = np.asarray(pos_inverse).ravel()
@@ -228,6 +244,7 @@ def layout(
         pos_fn=units[:, 3],
         pos_tp=units[:, 4],
         fp=float(fp),
+        pos_sd=pos_sd,
         row_group=row_group,
         y=np.asarray(y),
         s=s,
@@ -292,6 +309,15 @@ class Counts:
     neg_w: np.ndarray  # (b, groups) metric weight drawn per group of negatives
     neg_f: np.ndarray  # (b, groups) frequency weight drawn per group
     neg: np.ndarray | None = None  # (b, groups) rows drawn per group, when drawn
+    # Resampled weight, missed cost and gain per unit of positives, when they are not simply
+    # count x the unit's value (positives grouped by cut)
+    pos_sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def positive(self, lay: Layout, j: int) -> np.ndarray:
+        """Resampled weight (j=0), missed cost (1) or gain (2) of each unit of positives."""
+        if self.pos_sums is not None:
+            return self.pos_sums[j]
+        return self.pos * (lay.pos_w, lay.pos_fn, lay.pos_tp)[j]
 
 
 def identity_counts(lay: Layout) -> Counts:
@@ -332,7 +358,14 @@ def draw(lay: Layout, rng: np.random.Generator, b: int) -> Counts:
     neg_f = (
         neg_w if same and not lay.neg_w_sd.any() else _weighted(rng, neg, lay.neg_f, lay.neg_f_sd)
     )
-    return Counts(pos=pos, neg_w=neg_w, neg_f=neg_f, neg=neg)
+    pos_sums = None
+    if lay.pos_sd.any():
+        pos_sums = (
+            _weighted(rng, pos, lay.pos_w, lay.pos_sd[:, 0]),
+            _weighted(rng, pos, lay.pos_fn, lay.pos_sd[:, 1]),
+            _weighted(rng, pos, lay.pos_tp, lay.pos_sd[:, 2]),
+        )
+    return Counts(pos=pos, neg_w=neg_w, neg_f=neg_f, neg=neg, pos_sums=pos_sums)
 
 
 @dataclass
@@ -358,7 +391,7 @@ def stats(lay: Layout, c: Counts, at: list[int], *, with_cost: bool) -> Stats:
     """
     m = lay.m
     pos_cut = lay.pos_cut
-    pw = _by_column(c.pos * lay.pos_w, pos_cut, m)  # positive weight sitting on each cut
+    pw = _by_column(c.positive(lay, 0), pos_cut, m)  # positive weight sitting on each cut
     neg_code = lay.neg_code
     on_cut = neg_code >= 1
     neg_cut = (neg_code[on_cut] - 1) // 2  # a group at or just above cut k
@@ -387,14 +420,14 @@ def stats(lay: Layout, c: Counts, at: list[int], *, with_cost: bool) -> Stats:
 
     cost = approve = flag_all = None
     if with_cost:
-        caught = _suffix(_by_column(c.pos * lay.pos_fn, pos_cut, m))
+        caught = _suffix(_by_column(c.positive(lay, 1), pos_cut, m))
         # The same weights twice (no sample weights): the false alarms are fp above.
         alarms = fp if c.neg_f is c.neg_w else _suffix(_by_column(c.neg_f[:, on_cut], neg_cut, m))
         approve = caught[:, 0]  # flag nothing: every positive missed
         cost = approve[:, None] - caught
         cost += lay.fp * alarms
         if lay.pos_tp.any():
-            cost -= _suffix(_by_column(c.pos * lay.pos_tp, pos_cut, m))
+            cost -= _suffix(_by_column(c.positive(lay, 2), pos_cut, m))
         flag_all = cost[:, 0]  # the lowest cut is the lowest score
     return Stats(roc, ap, precision, recall, f1, cost, approve, flag_all)
 
@@ -492,6 +525,7 @@ def bootstrap_binary(
     seed: int = 0,
     level: float = 0.95,
     max_levels: int = MAX_LEVELS,
+    max_units: int = MAX_POSITIVE_UNITS,
 ) -> Bootstrap:
     """Resample a binary evaluation: checked 0/1 labels ``y`` and float64 scores ``s``.
 
@@ -518,6 +552,7 @@ def bootstrap_binary(
         tp=tp,
         fp=0.0 if fp is None else fp,
         max_levels=max_levels,
+        max_units=max_units,
     )
     at = [lay.cut_index(float(t)) for t in named.values()]
     # A cost optimum sits on a positive's score (or flags nothing): between them, flagging
