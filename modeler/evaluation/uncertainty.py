@@ -26,7 +26,9 @@ the intervals are shifted by the difference between the exact and the snapped es
 report says ``"binned": true``. With ``weights`` that vary within a group of negatives, a
 group's resampled weight is its count times the mean weight plus a normal term with the
 group's weight variance (exact in mean and variance); equal weights (no weights, or the
-sampling weights of ``scores.parquet``) are exact.
+sampling weights of ``scores.parquet``) are exact. Likewise, more than
+``MAX_POSITIVE_UNITS`` positives with costs of their own (a large, balanced set) are drawn per
+cut rather than row by row, their costs resampled as count x mean plus a normal term.
 """
 
 from __future__ import annotations
