@@ -314,3 +314,20 @@ def test_multiclass_and_regression_write_what_they_did():
 def test_what_raises(args, kwargs, error, match):
     with pytest.raises(error, match=match):
         build_report(*args, **kwargs)
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_one_class_with_costs_decides_the_trivial_policy(label):
+    y = np.full(60, label)
+    s = np.linspace(0, 1, 60)
+    rep = build_report(y, s, costs=Costs(fn=100.0, fp=5.0), resamples=50)
+    optimum = cost_curve(y, s, Costs(fn=100.0, fp=5.0))
+    assert rep.metrics["decision_threshold"] == optimum["optimal_threshold"]
+    assert rep.metrics["savings"] == 0.0
+    assert "modeler.threshold_unstable" not in rep.tags
+    assert list(rep.tags) == [
+        "modeler.task",
+        "modeler.threshold",
+        "modeler.score_transform",
+        "modeler.auc_undefined",
+    ]

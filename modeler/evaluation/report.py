@@ -20,7 +20,7 @@ be used. Each gets a tag and one warning, and what can be computed still is.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -352,6 +352,10 @@ def _with_uncertainty(
         )
         if decision is None:
             chosen = decide(boot, s)
+            if min(m["positives"], m["n"] - m["positives"]) == 0:
+                # One class: the optimum is a trivial policy, nothing to average.
+                t_opt = cost_metrics["cost_optimal_threshold"]
+                chosen = replace(chosen, threshold=t_opt, ci_low=t_opt, ci_high=t_opt)
             t_dec = chosen.threshold
             m["cost_optimal_threshold"] = cost_metrics["cost_optimal_threshold"]
             m["cost_at_optimal"] = cost_metrics["cost_at_optimal"]
