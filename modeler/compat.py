@@ -381,8 +381,27 @@ class accuinsight:  # the original's name, so notebooks keep their import line
             _NO_META,
         )
         experiment = ExperimentRun(model)
-        yield experiment
+        with self._validating_on(X_val, y_val):
+            yield experiment
         experiment.run_id = self._write_experiment(model, nickname, X_val, y_val, experiment)
+
+    @contextmanager
+    def _validating_on(self, X_val: Any, y_val: Any) -> Iterator[None]:
+        """A scikit-learn ``fit`` inside the block is evaluated on the block's validation data
+        (so no warning says its run lacks eval.* metrics, which the block adds)."""
+        import dataclasses
+
+        from modeler.tracking.autolog import hooks_of
+
+        hooks = hooks_of(self._accu)
+        saved = swapped = hooks.options
+        if dataclasses.is_dataclass(saved) and getattr(saved, "validation", True) is None:
+            swapped = hooks.options = dataclasses.replace(saved, validation=(X_val, y_val))
+        try:
+            yield
+        finally:
+            if hooks.options is swapped:  # unless autolog() was called again in the block
+                hooks.options = saved
 
     def _write_experiment(
         self, model: Any, nickname: str | None, X_val: Any, y_val: Any, exp: ExperimentRun

@@ -138,14 +138,25 @@ def test_add_experiment_forms_of_the_original(accu, store, data, form):
     assert run.info.run_name.startswith("smote-v2") == (form in (3, 5))
 
 
-def test_fit_inside_add_experiment_is_one_run(accu, store, data):
+def test_fit_inside_add_experiment_is_one_run_and_no_warning_says_otherwise(accu, store, data):
     X, y, Xv, yv = data
     accu.autolog()
     clf = LogisticRegression()
-    with accu.add_experiment(clf, Xv, yv), pytest.warns(UserWarning, match="no validation"):
-        clf.fit(X, y)
+
+    def block():
+        with accu.add_experiment(clf, Xv, yv):
+            clf.fit(X, y)
+
+    messages = recorded(block)
+    assert not [m for m in messages if "eval.*" in m], messages
     (run,) = store.runs()
-    assert "C" in run.data.params and "eval.roc_auc" in run.data.metrics
+    assert "C" in run.data.params
+    assert run.data.metrics["eval.roc_auc"] == pytest.approx(
+        roc_auc_score(yv, clf.predict_proba(Xv)[:, 1]), abs=1e-9
+    )
+    LogisticRegression().fit(X, y)  # after the block: autolog's own settings again
+    assert "modeler.eval_source" in store.runs()[-1].data.tags
+    assert store.runs()[-1].data.tags["modeler.eval_source"] == "none"
 
 
 def test_log_params_selects_a_parameter_by_name(accu, store, data):
