@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from modeler.accu import Accu
 from modeler.compat import accuinsight
-from modeler.errors import DescriptorError, OptionError
+from modeler.errors import DescriptorError, InvalidNameError, OptionError
 
 
 @pytest.fixture
@@ -320,7 +320,7 @@ def test_set_storage_then_get_file_as_the_original(accu, tmp_path, monkeypatch):
         ({"target": "s3", "file_path": "a.csv"}, DescriptorError, "'bucketName' is missing"),
         (
             {"target": "y", "file_path": "a.csv", "bucket_name": "my bucket"},
-            Exception,
+            InvalidNameError,
             "a space at position 3",
         ),
     ],
