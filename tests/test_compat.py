@@ -30,6 +30,12 @@ def accu(store):
     legacy.autolog(disable=True)
 
 
+@pytest.fixture
+def plain():
+    """For calls that fail or warn before anything reaches a store."""
+    return accuinsight()
+
+
 @pytest.fixture(scope="module")
 def data():
     X, y = make_classification(n_samples=800, n_features=6, weights=[0.9], random_state=1)
@@ -84,9 +90,9 @@ def test_autolog_keywords_without_meaning_warn_once(accu):
         ({"recall_average_in": None}, "recall_average_in must be one of"),
     ],
 )
-def test_autolog_bad_arguments_are_named(accu, kwargs, match):
+def test_autolog_bad_arguments_are_named(plain, kwargs, match):
     with pytest.raises(OptionError, match=match):
-        accu.autolog(**kwargs)
+        plain.autolog(**kwargs)
 
 
 # --- add_experiment: the original's order (fit, then add_experiment) is one run per model -----
@@ -190,10 +196,10 @@ def test_log_params_selects_a_parameter_by_name(accu, store, data):
     ],
     ids=["too-few", "bad-nickname", "bad-average"],
 )
-def test_add_experiment_bad_arguments_are_named(accu, data, call, match):
+def test_add_experiment_bad_arguments_are_named(plain, data, call, match):
     X, y, Xv, yv = data
     clf = LogisticRegression().fit(X, y)
-    with pytest.raises(OptionError, match=match), call(accu, clf, Xv, yv):
+    with pytest.raises(OptionError, match=match), call(plain, clf, Xv, yv):
         pass
 
 
@@ -259,21 +265,21 @@ def test_the_compat_object_offers_everything_accu_offers():
             assert param in ours or takes_any, (name, param)
 
 
-def test_methods_without_meaning_warn_once_each(accu):
+def test_methods_without_meaning_warn_once_each(plain):
     messages = recorded(
         lambda: [
-            accu.set_slack("https://hooks.slack.com/x"),
-            accu.set_slack("https://hooks.slack.com/y"),
-            accu.send_message("done"),
-            accu.set_features(["amount"]),
-            accu.set_user_id("me"),
-            accu.set_mail({"to": "a@b"}),
+            plain.set_slack("https://hooks.slack.com/x"),
+            plain.set_slack("https://hooks.slack.com/y"),
+            plain.send_message("done"),
+            plain.set_features(["amount"]),
+            plain.set_user_id("me"),
+            plain.set_mail({"to": "a@b"}),
         ]
     )
     assert len(messages) == 5, messages
     assert "set_slack() has no effect here" in messages[0]
     with pytest.raises(OptionError, match="not both"):
-        accu.send_message("x", thresholds=0.9)
+        plain.send_message("x", thresholds=0.9)
 
 
 # --- get_file / set_storage ------------------------------------------------------------------
@@ -325,11 +331,11 @@ def test_set_storage_then_get_file_as_the_original(accu, tmp_path, monkeypatch):
         ),
     ],
 )
-def test_set_storage_bad_arguments(accu, kwargs, error, match):
+def test_set_storage_bad_arguments(plain, kwargs, error, match):
     with pytest.raises(error, match=match):
-        accu.set_storage(**kwargs)
+        plain.set_storage(**kwargs)
 
 
-def test_get_file_needs_a_source(accu):
+def test_get_file_needs_a_source(plain):
     with pytest.raises(OptionError, match="storage_json_file_name"):
-        accu.get_file()
+        plain.get_file()
