@@ -19,7 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from modeler.accu import Accu
-from modeler.compat import accuinsight
+from modeler.compat import ExperimentRun, accuinsight
 from modeler.errors import DescriptorError, InvalidNameError, OptionError
 
 
@@ -203,6 +203,18 @@ def test_add_experiment_bad_arguments_are_named(plain, data, call, match):
         pass
 
 
+def test_constructor_arguments_and_odd_log_params_are_named(plain, data):
+    (message,) = recorded(lambda: accuinsight("workspace-1"))
+    assert "accuinsight() takes no arguments; 1 ignored" in message
+    X, y, _, _ = data
+    clf = LogisticRegression().fit(X, y)
+    exp = ExperimentRun(clf)
+    with pytest.raises(OptionError, match=r"name of one of the model's parameters .* got int"):
+        exp.log_params(3)
+    exp.log_params(None)  # the original ignored it too
+    assert exp.params == {} and exp.selected_params == []
+
+
 def test_log_metrics_and_log_tag_forms(accu, store, data):
     X, y, Xv, yv = data
     clf = LogisticRegression().fit(X, y)
@@ -323,6 +335,7 @@ def test_set_storage_then_get_file_as_the_original(accu, tmp_path, monkeypatch):
         ({"target": "y"}, OptionError, "needs file_path="),
         ({"target": "y", "hdfs_uri": "hdfs://nn:8020/a.csv"}, OptionError, "HDFS"),
         ({"target": "y", "file_path": "a.csv", "save_path": "x.json"}, OptionError, "save_json"),
+        ({"fileName": "a.csv"}, OptionError, "with descriptor fields needs the JSON file's path"),
         ({"target": "s3", "file_path": "a.csv"}, DescriptorError, "'bucketName' is missing"),
         (
             {"target": "y", "file_path": "a.csv", "bucket_name": "my bucket"},

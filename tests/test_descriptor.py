@@ -398,3 +398,25 @@ def test_endpoint_password_is_dropped_never_shown_or_written(tmp_path):
         assert password not in text
     direct = Descriptor(target="s3", file_name="a.csv", bucket_name="b", endpoint_url=url)
     assert password not in repr(direct) and "minio-user:***@" in repr(direct)
+
+
+def test_more_failures_are_named(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DescriptorError, match=r"afile/d\.json: cannot be read: Not a directory"):
+        load_descriptor(tmp_path / "afile" / "d.json")
+    path = write(
+        tmp_path / "d.json",
+        {
+            "target": "s3",
+            "bucketName": "fraud",
+            "fileName": "a.csv",
+            "endpointUrl": "http://u:pw1@a:9000",
+            "endpoint": "http://b:9000",
+        },
+    )
+    with pytest.raises(DescriptorError, match="disagree") as info:
+        load_descriptor(path)
+    assert "pw1" not in str(info.value) and "'http://u:***@a:9000'" in str(info.value)
+    deep = tmp_path.joinpath(*["d" * 200] * 25) / "x.json"  # names fit, the path does not
+    with pytest.raises(InvalidNameError, match=r"bytes long; paths on this system are at most"):
+        load_descriptor(deep)
