@@ -259,7 +259,7 @@ class accuinsight:  # the original's name, so notebooks keep their import line
         from modeler.data.descriptor import describe, save_descriptor
 
         if fields:  # modeler's form: camelCase fields and the descriptor's path
-            path = storage_json_file_name or save_path
+            path = storage_json_file_name or fields.pop("path", None) or save_path
             if path is None:
                 raise OptionError("set_storage with descriptor fields needs the JSON file's path")
             if target is not None:

@@ -325,6 +325,8 @@ def test_set_storage_then_get_file_as_the_original(accu, tmp_path, monkeypatch):
     # modeler's own form still works
     accu.set_storage("d.json", target="local", filePath="exports", fileName="tx.csv")
     pd.testing.assert_frame_equal(accu.get_file("d.json"), frame)
+    accu.set_storage(path="e.json", target="local", filePath="exports", fileName="tx.csv")
+    pd.testing.assert_frame_equal(accu.get_file(source="e.json"), frame)  # accu's keywords
     assert accu.target_name is None
 
 
