@@ -8,7 +8,7 @@ Prints, as the median of 5 runs (time.perf_counter):
 - three PNGs (roc, pr, confusion matrix; target < 0.3 s),
 - thin_curve on a smooth 1,000,000-point curve (target < 0.3 s),
 - build_report with costs: everything a run's evaluation writes (metrics, 1,000-resample
-  intervals, the decision threshold, curve histories, five PNGs, scores.parquet; target < 3 s),
+  intervals, the decision threshold, curve histories, four PNGs, scores.parquet; target < 3 s),
 and the size of curves.json for 10k, 100k and 1M rows, which should not grow with n.
 """
 
