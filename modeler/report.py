@@ -435,6 +435,15 @@ def _short_number(col: str, v: float) -> str:
     return f"{v:.4f}"
 
 
+def _ci_number(col: str, v: float) -> str:
+    """An interval's end: one digit less than its value, so the second line stays narrow."""
+    if col in ("AUC", "PR-AUC", "Precision", "Recall", "F1-score"):
+        return f"{v:.3f}"
+    if col.endswith("vs best") and not col.startswith("Cost"):
+        return f"{v:+.3f}"
+    return _short_number(col, v)
+
+
 def html_table(
     table: Any,
     best_rows: dict[str, list[int]],
@@ -509,7 +518,7 @@ def _cell(table: Any, record: Any, col: str, best: bool) -> dict[str, Any]:
     }
     low, high = _num(record.get(f"{col} low")), _num(record.get(f"{col} high"))
     if low is not None and high is not None:
-        cell["ci"] = f"{_short_number(col, low)} – {_short_number(col, high)}"
+        cell["ci"] = f"{_ci_number(col, low)} – {_ci_number(col, high)}"
         cell["title"] += f" (95% interval {low:,.6g} to {high:,.6g})"
     like = record.get(f"{col} like best")
     if like is not None and not (isinstance(like, float) and math.isnan(like)):
