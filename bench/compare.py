@@ -4,15 +4,18 @@
 
 Starts ``mlflow server`` (SQLite backend, ``--artifacts-destination`` a temporary folder,
 127.0.0.1, a free port, gunicorn with 2 workers, job execution off: ``modeler.server``),
-writes 10 runs whose evaluations (curves and cost curve) came from 1,000,000 rows each
-(~0.2% positives, random scores with some signal) and 10 runs from 10,000 rows, then times
+writes 10 runs evaluated on the same 1,000,000 rows (~0.2% positives, per-row amounts as
+costs, random scores with some signal) and 10 runs on the same 10,000 rows, each with what the
+writer logs (``build_report``: metrics with intervals, the decision threshold, curve
+histories, curves.json, cost_curve.json and scores.parquet, capped at 100,000 rows), then times
 ``compare(run_ids)`` on each set, alternating, median of 3 after one warm-up round:
 
-- with the report logged as a run (what ``accu.compare`` does by default), and
+- with the report logged as a run in the companion experiment (``accu.compare``'s default),
 - the build alone (``log_report=False``).
 
-Prints seconds for each set, the ratio 1M/10k (about 1: curves.json holds at most ~1,000
-points a curve, whatever the rows behind it) and the 2 s target. Stops the server at the end.
+Both include reading every run's scores.parquet, the exact operating points and the paired
+bootstrap (the runs share their rows). Prints seconds for each set, the ratio 1M/10k and the
+2 s target. Stops the server at the end.
 """
 
 from __future__ import annotations
@@ -38,29 +41,76 @@ TARGET_S = 2.0
 SIZES = {"1M": 1_000_000, "10k": 10_000}
 
 
-def fraud_like(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Labels, sigmoid scores with some signal, and transaction amounts."""
+def fraud_like(n: int, seed: int, y=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels (or the ones given), sigmoid scores with some signal, transaction amounts."""
     rng = np.random.default_rng(seed)
-    y = (rng.random(n) < RATE).astype(np.int64)
+    y = (rng.random(n) < RATE).astype(np.int64) if y is None else y
     signal = 2.0 + 0.3 * (seed % RUNS)  # each run a little better than the last
     logits = rng.normal(-4.0, 1.5, n) + y * rng.normal(signal, 1.5, n)
     scores = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
     return y, scores, rng.lognormal(4.0, 1.2, n)
 
 
-def write_runs(tracking, n: int) -> list[str]:
-    """Ten runs through the run writer, each evaluated on ``n`` rows with costs."""
-    from modeler.tracking.evaluate import log_evaluation
-    from modeler.tracking.writer import RunWriter
+def log_run(client, experiment_id: str, y, scores, amounts) -> str:
+    """One run as the writer logs it (its evaluation, histories and eval/ files)."""
+    import tempfile
 
-    run_ids = []
-    for i in range(RUNS):
-        y, scores, amounts = fraud_like(n, seed=i)
-        writer = RunWriter.start(tracking, "scores")
-        log_evaluation(writer, y, scores, costs={"fn": amounts, "fp": 5.0})
-        writer.end()
-        run_ids.append(writer.run_id)
-    return run_ids
+    from mlflow.entities import Metric, RunTag
+
+    from modeler.evaluation import build_report
+
+    rep = build_report(y, scores, costs={"fn": amounts, "fp": 5.0})
+    run_id = client.create_run(experiment_id).info.run_id
+    metrics = [
+        Metric(f"eval.{k}", float(v), 0, 0) for k, v in rep.metrics.items() if np.isfinite(v)
+    ]
+    for key, points in rep.histories.items():
+        metrics += [Metric(f"eval.{key}", v, 0, step) for step, v in points]
+    for i in range(0, len(metrics), 1000):
+        tags = [RunTag(k, v) for k, v in rep.tags.items()] if i == 0 else []
+        client.log_batch(run_id, metrics=metrics[i : i + 1000], tags=tags)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in rep.files.items():
+            (Path(tmp) / name).write_bytes(data)
+        client.log_artifacts(run_id, tmp, "eval")
+    client.set_terminated(run_id)
+    return run_id
+
+
+def write_runs(tracking, n: int) -> list[str]:
+    """Ten runs evaluated on the same ``n`` rows, with costs."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking.uri)
+    exp = client.get_experiment_by_name(tracking.experiment)
+    exp_id = exp.experiment_id if exp else client.create_experiment(tracking.experiment)
+    y, _, amounts = fraud_like(n, seed=0)
+    return [log_run(client, exp_id, y, fraud_like(n, seed=i, y=y)[1], amounts) for i in range(RUNS)]
+
+
+def _phase_timer() -> dict[str, list[float]]:
+    """Wrap compare's phases to add up their seconds and calls.
+
+    _load: curves, cost curves and scores; _evidence: the paired bootstrap (in a thread, beside
+    _page_runs and _write_pngs); _write: table and HTML; _log_report: the report run.
+    """
+    import modeler.compare as cmp
+
+    totals: dict[str, list[float]] = {}
+    for name in ("_load", "_evidence", "_page_runs", "_write_pngs", "_write", "_log_report"):
+        original = getattr(cmp, name)
+
+        def timed(*args, _f=original, _name=name, **kwargs):
+            started = time.perf_counter()
+            try:
+                return _f(*args, **kwargs)
+            finally:
+                entry = totals.setdefault(_name, [0.0, 0])
+                entry[0] += time.perf_counter() - started
+                entry[1] += 1
+
+        setattr(cmp, name, timed)
+    return totals
 
 
 def main() -> None:
@@ -92,11 +142,13 @@ def main() -> None:
             report = compare(run_ids, tracking=tracking, output_dir=out, log_report=log_report)
             seconds = time.perf_counter() - started
             assert len(report.table) == RUNS and not report.skipped, report.skipped
-            assert report.cost_figure is not None
+            assert report.cost_figure is not None and report.evidence.paired
             return seconds
 
+        phases = _phase_timer()
         for label in SIZES:  # warm-up: imports, font cache, connections
             timed(label, True)
+        phases.clear()
         times: dict[tuple[str, bool], list[float]] = {}
         for _ in range(ROUNDS):  # alternate, so drifts in machine load hit both sets alike
             for log_report in (True, False):
@@ -110,6 +162,9 @@ def main() -> None:
             small = statistics.median(times[("10k", log_report)])
             ok = "yes" if big <= TARGET_S else "NO"
             print(f"{what:<28} {big:8.3f} {small:9.3f} {big / small:7.2f} {TARGET_S:7.1f}  {ok}")
+        print("\nwhere the time goes, mean per call over both sets and modes (seconds):")
+        for name, (total, calls) in phases.items():
+            print(f"  {name:<12} {total / calls:.3f}")
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -26,6 +26,7 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -280,19 +281,25 @@ def compare(
         reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped)
         raise CompareError(f"no run left to compare: every selected run was skipped ({reasons})")
 
-    evidence = _evidence(loaded)
+    out = _output_dir(output_dir)
+    notes: list[str] = []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The paired bootstrap is the slow part; figures, PNGs and the page's operating points
+        # are made meanwhile (numpy and the PNG encoder release the GIL for most of it).
+        pending = pool.submit(_evidence, loaded)
+        figure = _overlay_figure(loaded, notes)
+        cost_figure = _cost_figure(loaded, notes)
+        pngs = _write_pngs(out, figure, cost_figure)
+        payload = _page_runs(loaded)
+        evidence = pending.result()
     table = _table(loaded, evidence)
     best = _best(table)
     # the cost a run's decision will pay; older runs only know their hindsight optimum
     cheapest = best.get("Cost at decision", best.get("Cost at optimal"))
-    notes: list[str] = []
-    figure = _overlay_figure(loaded, notes)
-    cost_figure = _cost_figure(loaded, notes)
     notes += evidence.notes
     if not evidence.paired and len(loaded) > 1:
         notes.append(evidence.reason[:1].upper() + evidence.reason[1:] + ".")
 
-    out = _output_dir(output_dir)
     report = Comparison(
         table=table,
         best=best,
@@ -306,7 +313,7 @@ def compare(
         notes=notes,
         evidence=evidence,
     )
-    files = _write(report, loaded, selection, evidence)
+    files = _write(report, loaded, selection, evidence, payload) + pngs
     if log_report:
         report.run_id, report.experiment_id = _log_report(
             client, tracking, loaded, selection, files
@@ -886,45 +893,28 @@ def _output_dir(output_dir: str | Path | None) -> Path:
             out = base.with_name(f"{base.name}-{n}")
 
 
-def _write(
-    report: Comparison, loaded: list[_Loaded], selection: dict[str, str], evidence: Evidence
-) -> list[Path]:
-    """Write the report files; returns their paths."""
-    import base64
+def _write_pngs(out: Path, figure: Figure, cost_figure: Figure | None) -> list[Path]:
+    """``comparison.png`` and, with costs, ``cost_comparison.png``: static pictures for MLflow's
+    artifact list (the report itself is interactive)."""
+    files = []
+    for fig, name in ((figure, "comparison.png"), (cost_figure, "cost_comparison.png")):
+        if fig is not None:
+            (out / name).write_bytes(_png(fig))
+            files.append(out / name)
+    return files
 
+
+def _colors_hex(n: int) -> list[str]:
     from matplotlib.colors import to_hex
 
-    from modeler.report import html_table, render_report, run_payload
+    return [to_hex(c) for c in _colors(n)]  # type: ignore[arg-type]
 
-    out = report.output_dir
-    assert out is not None
-    files = []
-    charts = []
-    for fig, name, alt in (
-        (report.figure, "comparison.png", "Precision-recall and ROC curves of the runs"),
-        (report.cost_figure, "cost_comparison.png", "Cost against threshold of the runs"),
-    ):
-        if fig is None:
-            continue
-        data = _png(fig)
-        (out / name).write_bytes(data)
-        files.append(out / name)
-        charts.append({"alt": alt, "src": base64.b64encode(data).decode("ascii")})
-    report.table.to_csv(out / "table.csv", index=False)
-    files.append(out / "table.csv")
 
-    colors = [to_hex(c) for c in _colors(len(loaded))]  # type: ignore[arg-type]
-    unstable = [item.run.data.tags.get(UNSTABLE_TAG) == "true" for item in loaded]
-    columns, rows, constant = html_table(
-        report.table,
-        _best_rows(report.table),
-        colors=colors,
-        run_ids=[item.run_id for item in loaded],
-        experiment_ids=[item.run.info.experiment_id for item in loaded],
-        cheapest=report.cheapest,
-        unstable=unstable,
-    )
-    runs = [
+def _page_runs(loaded: list[_Loaded]) -> list[dict[str, Any]]:
+    """Each run's data for the page: its exact operating points, marks and intervals."""
+    from modeler.report import run_payload
+
+    return [
         run_payload(
             label=item.version,
             run=item.run,
@@ -935,15 +925,38 @@ def _write(
             decision=decision_threshold(item),
             color=color,
         )
-        for item, color in zip(loaded, colors, strict=True)
+        for item, color in zip(loaded, _colors_hex(len(loaded)), strict=True)
     ]
+
+
+def _write(
+    report: Comparison,
+    loaded: list[_Loaded],
+    selection: dict[str, str],
+    evidence: Evidence,
+    runs: list[dict[str, Any]],
+) -> list[Path]:
+    """Write report.html and table.csv; returns their paths."""
+    from modeler.report import html_table, render_report
+
+    out = report.output_dir
+    assert out is not None
+    report.table.to_csv(out / "table.csv", index=False)
+    unstable = [item.run.data.tags.get(UNSTABLE_TAG) == "true" for item in loaded]
+    columns, rows, constant = html_table(
+        report.table,
+        _best_rows(report.table),
+        colors=_colors_hex(len(loaded)),
+        run_ids=[item.run_id for item in loaded],
+        experiment_ids=[item.run.info.experiment_id for item in loaded],
+        cheapest=report.cheapest,
+        unstable=unstable,
+    )
     has_cost = any(run["cost"] is not None for run in runs)
-    payload = {"runs": runs, "has_cost": has_cost}
     html = render_report(
-        data=payload,
+        data={"runs": runs, "has_cost": has_cost},
         columns=columns,
         rows=rows,
-        charts=charts,
         has_cost=has_cost,
         skipped=report.skipped,
         notes=report.notes,
@@ -954,8 +967,7 @@ def _write(
         n_runs=len(loaded),
     )
     report.html_path.write_text(html, encoding="utf-8")
-    files.insert(0, report.html_path)
-    return files
+    return [report.html_path, out / "table.csv"]
 
 
 def _table_note(table: pd.DataFrame, evidence: Evidence, constant: dict[str, Any]) -> str:

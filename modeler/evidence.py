@@ -14,6 +14,7 @@ module checks that the rows are the same, calls it, and says why not when they a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,21 +198,29 @@ def pair_runs(
     common: dict[str, Any] = {"resamples": resamples, "seed": seed}
     if first.weight is not None:
         common["weights"] = first.weight
-    ev.rows["pr_auc"] = _rows(paired(first.labels, scores, metric="pr_auc", **common), names)
-    metrics = ["pr_auc"]
-    if _same_costs(runs):
-        result = paired(
-            first.labels,
-            scores,
-            metric="cost",
-            costs=_costs_of(first),
-            thresholds=dict(thresholds),
-            **common,
-        )
-        ev.rows["cost"] = _rows(result, names)
-        ev.values["cost"] = {name: float(result["runs"][name]["value"]) for name in names}
-        metrics.append("cost")
-    elif any(r.has_costs for r in runs.values()):
-        ev.notes.append("Costs differ between runs (or some have none): no paired cost figures.")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the two metrics resample independently: the cost one runs beside PR-AUC's
+        cost = None
+        if _same_costs(runs):
+            cost = pool.submit(
+                paired,
+                first.labels,
+                scores,
+                metric="cost",
+                costs=_costs_of(first),
+                thresholds=dict(thresholds),
+                **common,
+            )
+        ev.rows["pr_auc"] = _rows(paired(first.labels, scores, metric="pr_auc", **common), names)
+        metrics = ["pr_auc"]
+        if cost is not None:
+            result = cost.result()
+            ev.rows["cost"] = _rows(result, names)
+            ev.values["cost"] = {name: float(result["runs"][name]["value"]) for name in names}
+            metrics.append("cost")
+        elif any(r.has_costs for r in runs.values()):
+            ev.notes.append(
+                "Costs differ between runs (or some have none): no paired cost figures."
+            )
     ev.metrics = tuple(metrics)
     return ev

@@ -63,16 +63,12 @@ def _or0(value: Any) -> Any:
     return 0.0 if value is None else value
 
 
-def _marks_index(thr_desc: np.ndarray, marks: Iterable[float | None]) -> list[int]:
+def _marks_index(thr_desc: np.ndarray, marks: Iterable[float | None]) -> np.ndarray:
     """For each mark t, the point that flags exactly the rows with score >= t."""
-    out = []
-    for t in marks:
-        if t is None or not math.isfinite(t):
-            continue
-        # thresholds are decreasing: the last one still >= t flags {score >= t}
-        i = int(np.searchsorted(-thr_desc, -float(t), side="right")) - 1
-        out.append(max(i, 0))
-    return out
+    t = np.array([m for m in marks if m is not None and math.isfinite(m)], dtype=np.float64)
+    # thresholds are decreasing: the last one still >= t flags {score >= t}
+    i = np.searchsorted(-thr_desc, -t, side="right") - 1
+    return np.maximum(i, 0)
 
 
 def operating_points(
@@ -146,7 +142,7 @@ def operating_points(
             _marks_index(thr, marks),
         ]
         if cost is not None:
-            parts += [thin_curve(thr, cost, k), [int(np.argmin(cost))]]
+            parts += [thin_curve(thr, cost, k), np.array([np.argmin(cost)])]
         keep = np.unique(np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]))
     else:
         keep = np.arange(m)
