@@ -573,7 +573,9 @@ def _bucket(edges: list[float]) -> Column:
 
 
 class _Exact:
-    """Exact evaluation: per-score counts, bucketed running sums, sums and chosen points."""
+    """Exact evaluation: one scan (totals, checks, bucket edges), one shuffle (counts per
+    distinct score, grouped in buckets of the score range, with running sums per bucket),
+    then sums and the chosen points over that cached table."""
 
     def __init__(self, source: _Source, opts: _Options):
         self.source, self.opts = source, opts
@@ -582,125 +584,129 @@ class _Exact:
     def run(self) -> SparkEvaluation:
         from pyspark import StorageLevel
 
-        per_score = self._per_score().persist(StorageLevel.MEMORY_AND_DISK)
-        points = None
+        totals = self._totals()
+        self.source.check(totals, self.opts)
+        metrics = _threshold_metrics(totals)
+        local = self._local(totals["edges"]).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            totals = self._totals(per_score)
-            self.source.check(totals, self.opts)
-            metrics = _threshold_metrics(totals)
-            points = self._points(per_score, totals).persist(StorageLevel.MEMORY_AND_DISK)
+            points = self._points(local, totals)
             sums = self._sums(points)
-            per_score.unpersist()
             return self._finish(points, totals, sums, metrics)
         finally:
-            per_score.unpersist()
-            if points is not None:
-                points.unpersist()
-
-    # one row per distinct score
-    def _per_score(self) -> DataFrame:
-        from pyspark.sql import functions as F
-
-        aggs = [
-            F.count(F.lit(1)).alias("cnt"),
-            F.sum("y").alias("pos"),
-            F.sum("bad_y").alias("bad_y"),
-            F.sum("bad_size").alias("bad_size"),
-        ]
-        if self.opts.costs:
-            aggs += [
-                F.sum(F.col("fn") * F.col("y")).alias("fnc"),
-                F.sum(F.col("tp") * F.col("y")).alias("tpg"),
-                F.sum("bad_fn").alias("bad_fn"),
-                F.sum("bad_tp").alias("bad_tp"),
-            ]
-        return self.source.data.groupBy("s").agg(*aggs)
+            local.unpersist()
 
     def _buckets(self) -> int:
         conf = self.source.df.sparkSession.conf.get("spark.sql.shuffle.partitions") or "200"
         return max(1, int(conf))
 
-    def _totals(self, per_score: DataFrame) -> dict[str, Any]:
+    def _totals(self) -> dict[str, Any]:
+        """One scan of the rows: counts, bad values, sums at the threshold, bucket edges."""
         from pyspark.sql import functions as F
 
-        s = F.col("s")
+        s, y = F.col("s"), F.col("y")
         valid = _valid(s)
-        k = self._buckets()
+        fnc, tpg = (F.col("fn") * y, F.col("tp") * y) if self.opts.costs else (F.lit(0.0),) * 2
         aggs = [
-            F.sum("cnt").alias("n"),
-            F.sum(F.when(valid, F.col("pos"))).alias("pos"),
-            F.count(F.when(valid, F.lit(1))).alias("distinct"),
-            F.sum(F.when(~valid, F.col("cnt"))).alias("bad_s"),
+            F.count(F.lit(1)).alias("n"),
+            F.sum(y).alias("pos"),
+            F.sum(F.when(~valid, F.lit(1))).alias("bad_s"),
             F.sum("bad_y").alias("bad_y"),
             F.sum("bad_size").alias("bad_size"),
             F.max(F.when(valid, s)).alias("smax"),
+            *_threshold_aggs(self.opts, F.lit(1), y, fnc, tpg),
         ]
-        fnc, tpg = (F.col("fnc"), F.col("tpg")) if self.opts.costs else (F.lit(0.0), F.lit(0.0))
-        aggs += _threshold_aggs(self.opts, F.col("cnt"), F.col("pos"), fnc, tpg)
-        if k > 1:  # edges of k buckets holding about as many distinct scores each
+        k = self._buckets()
+        if k > 1:  # edges of k buckets of about as many rows each
             fractions = [i / k for i in range(1, k)]
             accuracy = max(10_000, 10 * k)
             aggs.append(F.percentile_approx(F.when(valid, s), fractions, accuracy).alias("edges"))
-        row = per_score.agg(*aggs).collect()[0].asDict()
+        row = self.source.data.agg(*aggs).collect()[0].asDict()
         self.collected += 1
         row["edges"] = sorted({float(e) for e in (row.get("edges") or []) if e is not None})
         return row
 
-    def _points(self, per_score: DataFrame, t: dict[str, Any]) -> DataFrame:
-        """One row per distinct score, highest first (idx 1): running sums and neighbours."""
+    def _local(self, edges: list[float]) -> DataFrame:
+        """Per distinct score, highest first within its bucket: counts, running sums, next step.
+
+        The rows are shuffled once, by bucket; counting per score and the window per bucket
+        then run where the rows landed.
+        """
         from pyspark.sql import Window
         from pyspark.sql import functions as F
 
-        costs = self.opts.costs
-        edges = t["edges"]
-        sums = ["fnc", "tpg"] if costs else []
-        base = per_score.select(
-            "s", "pos", (F.col("cnt") - F.col("pos")).alias("neg"), *sums
-        ).withColumn("b", _bucket(edges))
+        y = F.col("y")
+        aggs = [F.count(F.lit(1)).alias("cnt"), F.sum(y).alias("pos")]
+        sums = []
+        if self.opts.costs:
+            aggs += [F.sum(F.col("fn") * y).alias("fnc"), F.sum(F.col("tp") * y).alias("tpg")]
+            sums = ["fnc", "tpg"]
+        per_score = (
+            self.source.data.withColumn("b", _bucket(edges))
+            .repartition(self._buckets(), "b")
+            .groupBy("b", "s")
+            .agg(*aggs)
+            .withColumn("neg", F.col("cnt") - F.col("pos"))
+        )
+        w = Window.partitionBy("b").orderBy(F.col("s").desc())
+        upto = w.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        return per_score.select(
+            "b",
+            "s",
+            "pos",
+            "neg",
+            F.row_number().over(w).alias("r"),
+            F.sum("pos").over(upto).alias("ltp"),
+            F.sum("neg").over(upto).alias("lfp"),
+            *[F.sum(c).over(upto).alias(f"l{c}") for c in sums],
+            F.lead("pos").over(w).alias("npos"),
+            F.lead("neg").over(w).alias("nneg"),
+        )
 
+    def _points(self, local: DataFrame, t: dict[str, Any]) -> DataFrame:
+        """Global running sums: each bucket's are offset by the totals of the buckets above."""
+        from pyspark.sql import functions as F
+
+        sums = ["fnc", "tpg"] if self.opts.costs else []
+        ends = F.struct("ltp", "lfp", *[f"l{c}" for c in sums])
         stats = (
-            base.groupBy("b")
+            local.groupBy("b")
             .agg(
-                F.count(F.lit(1)).alias("rows"),
-                F.sum("pos").alias("pos"),
-                F.sum("neg").alias("neg"),
-                *[F.sum(c).alias(c) for c in sums],
-                F.max_by(F.struct("pos", "neg"), "s").alias("first"),
+                F.max("r").alias("rows"),
+                F.max_by(ends, "r").alias("end"),
+                F.min_by(F.struct("pos", "neg"), "r").alias("first"),
             )
             .collect()
         )
         self.collected += len(stats)
-        by_bucket = {r["b"]: r for r in stats}
-        size = len(edges) + 1
-        off: dict[str, list] = {c: [0] * size for c in ("rows", "pos", "neg")}
-        off.update({c: [0.0] * size for c in sums})
-        # the step of the next lower score, for a bucket's last row: its next bucket's first
+        size = max([len(t["edges"]) + 1, *(r["b"] + 1 for r in stats)])
+        off: dict[str, list] = {c: [0] * size for c in ("rows", "ltp", "lfp")}
+        off.update({f"l{c}": [0.0] * size for c in sums})
+        # the step after a bucket's last row: the next (non-empty) bucket's first
         nxt: dict[str, list] = {"pos": [None] * size, "neg": [None] * size}
         running = {c: 0 for c in off}
         before = None
-        for b in sorted(by_bucket):  # b = 0 holds the highest scores
-            row = by_bucket[b]
+        for row in sorted(stats, key=lambda r: r["b"]):  # b = 0 holds the highest scores
+            b = row["b"]
             for c in off:
                 off[c][b] = running[c]
-                running[c] += row[c] or 0
+                running[c] += row["rows"] if c == "rows" else row["end"][c]
             if before is not None:
                 nxt["pos"][before], nxt["neg"][before] = row["first"]
             before = b
+        t["distinct"] = running["rows"]
 
-        w = Window.partitionBy("b").orderBy(F.col("s").desc())
-        upto = w.rowsBetween(Window.unboundedPreceding, Window.currentRow)
         cols: list[Column | str] = [
             "s",
             "pos",
             "neg",
-            (F.row_number().over(w) + _at(off["rows"], "long")).alias("idx"),
-            (F.sum("pos").over(upto) + _at(off["pos"], "long")).alias("ctp"),
-            (F.sum("neg").over(upto) + _at(off["neg"], "long")).alias("cfp"),
-            F.coalesce(F.lead("pos").over(w), _at(nxt["pos"], "long")).alias("npos"),
-            F.coalesce(F.lead("neg").over(w), _at(nxt["neg"], "long")).alias("nneg"),
+            (F.col("r") + _at(off["rows"], "long")).alias("idx"),
+            (F.col("ltp") + _at(off["ltp"], "long")).alias("ctp"),
+            (F.col("lfp") + _at(off["lfp"], "long")).alias("cfp"),
+            F.coalesce(F.col("npos"), _at(nxt["pos"], "long")).alias("npos"),
+            F.coalesce(F.col("nneg"), _at(nxt["neg"], "long")).alias("nneg"),
         ]
-        cols += [(F.sum(c).over(upto) + _at(off[c], "double")).alias(f"c{c}") for c in sums]
-        return self._derived(base.select(*cols), t)
+        cols += [(F.col(f"l{c}") + _at(off[f"l{c}"], "double")).alias(f"c{c}") for c in sums]
+        return self._derived(local.select(*cols), t)
 
     def _derived(self, scanned: DataFrame, t: dict[str, Any]) -> DataFrame:
         """Per point: its AUC terms, cost, and whether it is a candidate point of each curve."""
@@ -789,34 +795,40 @@ class _Exact:
         if not flags:
             return []
         wanted = reduce(lambda a, b: a | b, [F.col(f) for f in flags])
-        rows = points.filter(wanted).collect()
+        keep = [c for c in ("idx", "s", "ctp", "cfp", "roc", "pr", "cost") if c in points.columns]
+        rows = points.filter(wanted).select(*keep).collect()
         self.collected += len(rows)
         return sorted(rows, key=lambda r: r["idx"])
 
-    def _sliced(self, points: DataFrame, flag: str, y: Column, u: Column) -> list[Row]:
-        """A curve with more candidates than max_collect: in each of max_collect // 4 slices of
-        ``u`` (the position along the curve, 0 to 1), its first, last, lowest and highest
-        (by ``y``) candidate."""
+    def _sliced(self, points: DataFrame, curves: dict[str, Column], u: Column) -> dict:
+        """Curves with more candidates than max_collect, in one job: in each of
+        max_collect // 4 slices of ``u`` (the position along the curve, 0 to 1), each curve's
+        first, last, lowest and highest candidate (by the curve's y, ``curves[flag]``)."""
         from pyspark.sql import functions as F
 
+        if not curves:
+            return {}
         slices = self.opts.max_collect // 4
         part = F.least(F.floor(u * F.lit(float(slices))), F.lit(slices - 1))
-        point = F.struct(*points.columns)
-        picked = (
-            points.filter(F.col(flag))
-            .withColumn("y", y)
-            .groupBy(part.alias("part"))
-            .agg(
-                F.min_by(point, "idx").alias("a"),
-                F.max_by(point, "idx").alias("b"),
-                F.min_by(point, "y").alias("c"),
-                F.max_by(point, "y").alias("d"),
-            )
-            .collect()
-        )
-        unique = {p["idx"]: p for r in picked for p in (r["a"], r["b"], r["c"], r["d"])}
-        self.collected += len(unique)
-        return [unique[i] for i in sorted(unique)]
+        point = F.struct("idx", "s", "ctp", "cfp", *(["cost"] if self.opts.costs else []))
+        aggs = []
+        for flag, y in curves.items():
+            on = F.col("all" if flag == "cost" else flag)
+            by_idx, by_y = F.when(on, F.col("idx")), F.when(on, y)  # others: null, ignored
+            aggs += [
+                F.min_by(point, by_idx).alias(f"{flag}_first"),
+                F.max_by(point, by_idx).alias(f"{flag}_last"),
+                F.min_by(point, by_y).alias(f"{flag}_low"),
+                F.max_by(point, by_y).alias(f"{flag}_high"),
+            ]
+        picked = points.groupBy(part.alias("part")).agg(*aggs).collect()
+        chosen = {}
+        for flag in curves:
+            ends = ("first", "last", "low", "high")
+            unique = {p["idx"]: p for r in picked for e in ends if (p := r[f"{flag}_{e}"])}
+            self.collected += len(unique)
+            chosen[flag] = [unique[i] for i in sorted(unique)]
+        return chosen
 
     def _finish(
         self, points: DataFrame, t: dict[str, Any], sums: dict[str, Any], metrics: dict
@@ -846,15 +858,18 @@ class _Exact:
         points = points.withColumn("all", F.lit(True))
         rows = self._collect(points, wanted)
 
-        def chosen(flag: str, y: Column) -> list[Row]:
-            if exact[flag]:
-                return rows if flag == "cost" else [r for r in rows if r[flag]]
-            return self._sliced(points, "all" if flag == "cost" else flag, y, u)
+        ys = {"roc": tp, "pr": tp / (tp + fp), "cost": F.col("cost")}
+        sliced = self._sliced(points, {k: ys[k] for k, v in exact.items() if not v}, u)
+
+        def chosen(flag: str) -> list[Row]:
+            if not exact[flag]:
+                return sliced[flag]
+            return rows if flag == "cost" else [r for r in rows if r[flag]]
 
         if both:
             metrics["roc_auc"] = int(sums["auc2"]) / (2 * positives * negatives)
             metrics["pr_auc"] = float(sums["ap"]) / positives
-            roc_rows = chosen("roc", tp)
+            roc_rows = chosen("roc")
             roc = _roc_entry(
                 [r["cfp"] for r in roc_rows],
                 [r["ctp"] for r in roc_rows],
@@ -863,7 +878,7 @@ class _Exact:
                 metrics["roc_auc"],
                 opts.max_points,
             )
-            pr_rows = chosen("pr", tp / (tp + fp))[::-1]  # increasing threshold
+            pr_rows = chosen("pr")[::-1]  # increasing threshold
             pr = _pr_entry(
                 [r["ctp"] for r in pr_rows],
                 [r["cfp"] for r in pr_rows],
@@ -879,7 +894,7 @@ class _Exact:
 
         cost_curve = None
         if opts.costs:
-            cost_metrics, cost_curve = self._cost(points, t, sums, chosen("cost", F.col("cost")))
+            cost_metrics, cost_curve = self._cost(points, t, sums, chosen("cost"))
             metrics.update(cost_metrics)
         bounds = dict.fromkeys(
             ("roc_auc", "pr_auc", *(("cost_at_optimal",) if opts.costs else ())), 0.0
@@ -906,7 +921,7 @@ class _Exact:
         if total_fn > bound:
             best_row = next((r for r in rows if r["cost"] <= bound), None)
             if best_row is None:  # not among the points that came back: ask for it
-                point = F.struct(*points.columns)
+                point = F.struct("idx", "s", "ctp", "cfp", "cost")
                 best_row = (
                     points.filter(F.col("cost") <= F.lit(bound))
                     .agg(F.max_by(point, "s").alias("best"))
