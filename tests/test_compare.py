@@ -440,7 +440,10 @@ def test_intervals_sit_beside_their_values(runs, tmp_path):
     )
     assert f"[{logged['eval.pr_auc.ci_low']:.4f}, {logged['eval.pr_auc.ci_high']:.4f}]" in line
     html = report.html_path.read_text()
-    assert f"{logged['eval.pr_auc.ci_low']:.3f} – {logged['eval.pr_auc.ci_high']:.3f}" in html
+    assert (
+        f"{logged['eval.pr_auc.ci_low']:.3f}\u2009–\u2009{logged['eval.pr_auc.ci_high']:.3f}"
+        in html
+    )
 
 
 def test_cost_columns_and_cheapest_model(runs, tmp_path):
