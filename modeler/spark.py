@@ -14,11 +14,12 @@ one (None without costs): a run writer logs them as it logs an in-memory evaluat
 
 Two modes:
 
-- ``exact=True`` (default): one aggregation per distinct score (a shuffle of the rows), then
-  running sums over the distinct scores in score order, computed in buckets of the score range
-  (a window per bucket, offset by the totals of the buckets above it), so no single task holds
-  every score. ROC-AUC and average precision are summed in Spark (ROC-AUC in integers) and
-  equal the in-memory values to rounding. The curves' point lists equal the in-memory ones
+- ``exact=True`` (default): one scan (counts, checks, sums at the threshold, approximate
+  quantiles that cut the score range into ``spark.sql.shuffle.partitions`` buckets), then one
+  shuffle of the rows by bucket; each bucket counts its distinct scores and sums them in score
+  order (a window per bucket, offset by the totals of the buckets above it), so no single task
+  holds every score. ROC-AUC (in integers) and average precision are summed in Spark and equal
+  the in-memory values to rounding. The curves' point lists equal the in-memory ones
   whenever a curve's candidate points (the ROC points scikit-learn keeps, the PR corners, every
   cost point) number at most ``max_collect``. Past that, Spark keeps, in each of
   ``max_collect // 4`` equal slices of the curve's length, its first, last, lowest and highest
