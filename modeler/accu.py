@@ -114,15 +114,22 @@ class Accu:
         hooks_of(self).wait()
 
     def sync(self) -> list[str]:
-        """Upload runs kept in ``mlruns/outbox`` while the store was unreachable.
+        """Complete and upload runs left in ``mlruns/journal`` by processes that ended, or
+        kept there while their store was down. Returns the run ids now in their stores.
 
         >>> accu.sync()                # doctest: +SKIP
         ['3f2a...']
+
+        Raises TrackingError naming what could not be synced (kept on disk for next time).
         """
-        from modeler.tracking.outbox import sync
+        from modeler.errors import TrackingError
+        from modeler.tracking.recovery import sync
 
         self.wait()
-        return sync()
+        result = sync(self.tracking().journal_home, echo=lambda _: None)
+        if not result.ok:
+            raise TrackingError("could not sync: " + "; ".join(result.failed))
+        return result.synced
 
     def compare(self, runs: Any = None, **options: Any) -> Any:
         """Compare up to ten runs: PR/ROC overlays, a metrics table, one HTML report.

@@ -200,13 +200,18 @@ def compare(
     "store_dir",
     default=None,
     type=click.Path(file_okay=False, path_type=Path),
-    help="The embedded store's folder (default: ./mlruns); runs wait in <it>/outbox.",
+    help="Where journals wait, in <it>/journal (default: ./mlruns, or the folder of a "
+    "sqlite:/// MLFLOW_TRACKING_URI).",
 )
 def sync(store_dir: Path | None) -> None:
-    """Upload runs kept in the outbox while the tracking store was unreachable."""
-    from modeler.tracking.outbox import sync as replay_all
+    """Complete and upload runs left in the journal (a process that ended, a store that was
+    down). Exits 1 while anything could not be synced."""
+    from modeler.config import resolve_tracking
+    from modeler.tracking.recovery import sync as sync_all
 
-    replay_all(store_dir, echo=click.echo)
+    result = sync_all(store_dir or resolve_tracking().journal_home, echo=click.echo)
+    if not result.ok:
+        sys.exit(1)
 
 
 @main.command()

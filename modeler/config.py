@@ -49,6 +49,18 @@ class Tracking:
         return self.store_dir is not None
 
     @property
+    def journal_home(self) -> Path:
+        """Where runs are journaled before they reach the store: the embedded store's
+        folder, the folder of a SQLite database, else ``<cwd>/mlruns``."""
+        if self.store_dir is not None:
+            return self.store_dir
+        if self.uri.startswith("sqlite:///"):
+            db = Path(self.uri[len("sqlite:///") :].split("?", 1)[0])
+            if db.name and db.name != ":memory:":
+                return db.parent.resolve()
+        return embedded_store_dir()
+
+    @property
     def artifact_location(self) -> str | None:
         """Where experiments modeler creates keep artifacts: beside a SQLite database."""
         if self.store_dir is not None:

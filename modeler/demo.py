@@ -113,13 +113,20 @@ def run_demo(
 
     echo("5/5 the business metric")
     table = report.table
-    if report.cheapest is not None and "Cost at optimal" in table.columns:
+    if report.cheapest is not None and "Cost at decision" in table.columns:
         row = table.loc[table["Model Version"] == report.cheapest].iloc[0]
         echo(f"    cheapest model: {report.cheapest}")
+        interval = ""
+        if "Decision threshold low" in table.columns:
+            interval = (
+                f" (95% interval {row['Decision threshold low']:.3f}-"
+                f"{row['Decision threshold high']:.3f})"
+            )
         echo(
-            f"    flag transactions scoring >= {row['Optimal threshold']:.3f}: expected cost "
-            f"{row['Cost at optimal']:,.0f} on the validation set, saving "
-            f"{row['Savings']:,.0f} against the best trivial policy"
+            f"    flag transactions scoring >= {row['Decision threshold']:.3f}{interval}: cost "
+            f"{row['Cost at decision']:,.0f} on the validation set, saving "
+            f"{row['Savings']:,.0f} against the best trivial policy; confirm it once on the "
+            "untouched test set (accu.evaluate(model, X_test, y_test, prefix='test', costs=...))"
         )
     echo(f"\nHTML report: {Path(report.html_path).resolve()}")
     echo("Browse every run: modeler ui   (then open http://127.0.0.1:5000)")

@@ -66,10 +66,18 @@ class Session:
     def __init__(self) -> None:
         self.datasets: list[DatasetRecord] = []
         self.samplings: list[SamplingRecord] = []
-        # tracking URI -> monotonic time until which it counts as down (runs go to the outbox)
-        self.down_until: dict[str, float] = {}
         # (tracking URI, experiment name) -> experiment id
         self.experiment_ids: dict[tuple[str, str], str] = {}
+        self._uploader: Any = None
+
+    @property
+    def uploader(self) -> Any:
+        """The background uploader of this process (created on first use)."""
+        if self._uploader is None:
+            from modeler.tracking.uploader import Uploader
+
+            self._uploader = Uploader()
+        return self._uploader
 
     def record_dataset(self, record: DatasetRecord) -> None:
         """Replace any record of the same source; every later run logs these as inputs."""
@@ -104,7 +112,8 @@ class Session:
     def clear(self) -> None:
         self.datasets.clear()
         self.samplings.clear()
-        self.down_until.clear()
+        if self._uploader is not None:
+            self._uploader.reset()
         self.experiment_ids.clear()
 
 

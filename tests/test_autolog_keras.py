@@ -67,7 +67,10 @@ def test_validation_data_tuple_metrics_equal_sklearn(autolog):
     )
     run = store.only_run()
     assert run.info.status == "FINISHED"
-    assert run.info.run_name.startswith("keras-") and len(run.info.run_name) == 6 + 32
+    # a short readable name; its suffix starts the full id kept in a tag
+    journal_id = run.data.tags["modeler.journal_id"]
+    assert len(journal_id) == 32
+    assert run.info.run_name == f"keras-{journal_id[:6].upper()}"
     assert run.data.tags["modeler.eval_source"] == "validation_data"
     assert run.data.tags["modeler.task"] == "binary"
     assert run.data.tags["modeler.model_type"] == "keras"
@@ -252,7 +255,7 @@ def test_logging_failure_never_fails_the_fit(autolog, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(evaluation_module, "log_evaluation", broken)
+    monkeypatch.setattr(evaluation_module, "build", broken)
     x, y = make_data()
     with pytest.warns(ModelerWarning, match="disk full"):
         history = binary_model().fit(x, y, validation_split=0.2, epochs=2, verbose=0)
@@ -271,7 +274,7 @@ def test_logging_failure_is_raised_in_test_mode(autolog, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(evaluation_module, "log_evaluation", broken)
+    monkeypatch.setattr(evaluation_module, "build", broken)
     x, y = make_data()
     with pytest.raises(RuntimeError, match="disk full"):
         binary_model().fit(x, y, validation_split=0.2, epochs=1, verbose=0)
@@ -361,3 +364,34 @@ def test_background_finishing_returns_early_and_loses_nothing(autolog, monkeypat
     for run in (first, second):
         arts = {a.path for a in store.client.list_artifacts(run.info.run_id)}
         assert {"eval", "model_summary.txt"} <= arts
+
+
+def test_nan_losses_are_logged_and_odd_labels_are_named_not_hidden(autolog, monkeypatch):
+    """Edge cases of a real fit, each named in the run (tag + one warning), none silent."""
+    monkeypatch.setenv("MODELER_TEST_MODE", "0")
+    store = autolog()
+    x, _ = make_data()
+    y3 = np.arange(len(x)) % 3  # labels {0, 1, 2} against one sigmoid output
+    model = binary_model()
+
+    def diverging(y_true, y_pred):  # NaN loss and NaN gradients: the weights become NaN
+        return keras.ops.mean(keras.ops.log(y_pred - 2.0))
+
+    model.compile(optimizer="adam", loss=diverging)
+    with pytest.warns(ModelerWarning) as caught:
+        history = model.fit(
+            x[:900], y3[:900] > 0, validation_data=(x[900:], y3[900:]), epochs=3, verbose=0
+        )
+        accu.wait()
+    run = store.only_run()
+    assert run.info.status == "FINISHED"
+    losses = store.metric_history(run.info.run_id, "loss")
+    assert [s for s, _ in losses] == [0, 1, 2]  # every point kept...
+    assert all(np.isnan(v) for _, v in losses)  # ...as the NaN it was
+    assert np.isnan(history.history["loss"]).all()
+    named = ("modeler.task_mismatch", "modeler.scores_invalid")
+    problems = {k for k in run.data.tags if k in named}
+    assert problems, run.data.tags  # named in a tag...
+    said = run.data.tags[problems.pop()]
+    assert any(str(w.message).startswith(said[:30]) for w in caught)  # ...and one warning
+    assert "modeler.model_missing" not in run.data.tags  # a custom loss does not lose the model

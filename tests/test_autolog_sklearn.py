@@ -168,6 +168,42 @@ def test_test_set_evaluation_beside_validation_and_by_run_id(autolog, data):
         accu.evaluate(clf, Xv, yv, prefix="Test Set")
 
 
+def test_a_test_evaluation_confirms_the_runs_decision_and_never_picks_one(autolog):
+    import mlflow
+
+    X, y = make_classification(n_samples=6000, n_features=8, weights=[0.95], random_state=4)
+    amounts = np.random.default_rng(1).lognormal(4, 1.2, len(y))
+    costs = {"fn": amounts[3000:4500], "fp": 5.0}
+    store = autolog(validation=(X[3000:4500], y[3000:4500]), costs=costs)
+    clf = LogisticRegression(max_iter=500).fit(X[:3000], y[:3000])
+    (run,) = store.runs()
+    decision = run.data.metrics["eval.decision_threshold"]
+    Xt, yt, at = X[4500:], y[4500:], amounts[4500:]
+    test_costs = {"fn": at, "fp": 5.0}
+    accu.evaluate(clf, Xt, yt, prefix="test", costs=test_costs)
+    (after,) = store.runs()
+    assert after.info.run_id == run.info.run_id  # the model's own run, no new one
+    assert after.data.metrics["test.decision_threshold"] == pytest.approx(decision)
+    assert after.data.metrics["eval.decision_threshold"] == decision  # unchanged
+    scores = clf.predict_proba(Xt)[:, 1]
+    flagged = scores >= decision
+    expected = at[(yt == 1) & ~flagged].sum() + 5.0 * np.sum((yt == 0) & flagged)
+    assert after.data.metrics["test.cost_at_decision"] == pytest.approx(expected, rel=1e-6)
+    # a model loaded back from MLflow is recognised as the run's model
+    mlflow.set_tracking_uri(store.uri)
+    try:
+        loaded = mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/model")
+    finally:
+        mlflow.set_tracking_uri(None)
+    accu.evaluate(loaded, Xt, yt, prefix="holdout", costs=test_costs)
+    (again,) = store.runs()
+    assert again.data.metrics["holdout.decision_threshold"] == pytest.approx(decision)
+    # threshold= given: that one, still never the test set's own optimum
+    accu.evaluate(clf, Xt, yt, prefix="check", costs=test_costs, threshold=0.3)
+    (last,) = store.runs()
+    assert last.data.metrics["check.decision_threshold"] == pytest.approx(0.3)
+
+
 def test_tracking_uri_from_the_environment_stays_for_every_fit(monkeypatch, tmp_path, data):
     import os
 

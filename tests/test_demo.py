@@ -36,10 +36,11 @@ def test_demo_leaves_five_runs_a_comparison_and_a_report(tmp_path):
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     exp = client.get_experiment_by_name("fraud-demo")
-    runs = client.search_runs([exp.experiment_id])
-    models = [r for r in runs if r.data.tags.get("modeler.comparison") != "true"]
-    reports = [r for r in runs if r.data.tags.get("modeler.comparison") == "true"]
-    assert len(models) == 5 and len(reports) == 1
+    models = client.search_runs([exp.experiment_id])
+    companion = client.get_experiment_by_name("fraud-demo/comparisons")
+    reports = client.search_runs([companion.experiment_id])
+    assert len(models) == 5 and len(reports) == 1  # the report is not among the models
+    assert all(r.data.tags.get("modeler.comparison") == "true" for r in reports)
     assert all(
         r.info.status == "FINISHED" and "eval.cost_at_optimal" in r.data.metrics for r in models
     )

@@ -78,10 +78,12 @@ def run_notebook(tmp_path, monkeypatch):
 
 
 def _runs(client, experiment: str):
+    """The models' runs, and the comparison reports (kept in ``<experiment>/comparisons``)."""
     exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
-    models = [r for r in runs if r.data.tags.get("modeler.comparison") != "true"]
-    comparisons = [r for r in runs if r.data.tags.get("modeler.comparison") == "true"]
+    models = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+    assert all(r.data.tags.get("modeler.comparison") != "true" for r in models)
+    companion = client.get_experiment_by_name(f"{experiment}/comparisons")
+    comparisons = [] if companion is None else client.search_runs([companion.experiment_id])
     return models, comparisons
 
 
@@ -144,8 +146,8 @@ def test_fraud_class_imbalance(run_notebook):
     artifacts = {a.path for a in client.list_artifacts(comparisons[0].info.run_id)}
     assert "report.html" in artifacts
 
-    # The business metric names the cheapest run: the one with the lowest cost at its optimum.
-    cheapest = min(models, key=lambda r: r.data.metrics["eval.cost_at_optimal"])
+    # The business metric names the cheapest run: the lowest cost at its decision threshold.
+    cheapest = min(models, key=lambda r: r.data.metrics["eval.cost_at_decision"])
     assert f"The cheapest model is {cheapest.info.run_name}." in _stdout(nb)
 
 
@@ -161,9 +163,9 @@ def test_imbalanced_data_tutorial(run_notebook):
     )
     models, comparisons = _runs(client, "nb-tutorial")
 
-    # Three training runs, then the best one's test-set evaluation as a run of its own.
-    assert len(models) == 4
-    fits, test_eval = models[:3], models[3]
+    # Three training runs; the best one, loaded back from MLflow, got its test-set evaluation.
+    assert len(models) == 3
+    fits = models
     for run in models:
         _check_model_run(run)
         assert run.data.tags["modeler.model_type"] == "keras"
@@ -181,8 +183,11 @@ def test_imbalanced_data_tutorial(run_notebook):
     best = max(fits, key=lambda r: r.data.metrics["eval.pr_auc"])
     assert compared[0] == best.info.run_id
     assert f"best: {best.info.run_name}" in _stdout(nb)
-    assert test_eval.data.tags["modeler.eval_source"] == "explicit"
-    assert test_eval.data.metrics["eval.n"] == 1_000  # the test split: 20% of N_ROWS
+    assert best.data.tags["modeler.test_source"] == "explicit"
+    assert best.data.metrics["test.n"] == 1_000  # the test split: 20% of N_ROWS
+    assert best.data.metrics["eval.n"] != 1_000  # the validation numbers stayed
+    others = [r for r in fits if r.info.run_id != best.info.run_id]
+    assert not any(k.startswith("test.") for r in others for k in r.data.metrics)
 
 
 @pytest.mark.slow
@@ -205,13 +210,13 @@ def test_comment_classifier(run_notebook):
     assert run.data.params["validation_split"] == "0.3"
     assert run.data.params["batch_size"] == "128"
     assert run.data.params["callbacks"].startswith("EarlyStopping,ModelCheckpoint")
-    # accu.evaluate put the dev-set evaluation on the fit's run: 471 labelled dev comments.
-    assert run.data.tags["modeler.eval_source"] == "explicit"
-    assert run.data.metrics["eval.n"] == 471
+    # the fit's own evaluation on its validation split, and beside it accu.evaluate's on the
+    # 471 labelled dev comments
+    assert run.data.tags["modeler.eval_source"] == "validation_split"
+    assert run.data.tags["modeler.dev_source"] == "explicit"
+    assert run.data.metrics["dev.n"] == 471
     printed = re.search(r"roc_auc: ([0-9.]+)", _stdout(nb))
-    assert printed and float(printed[1]) == pytest.approx(
-        run.data.metrics["eval.roc_auc"], abs=1e-4
-    )
+    assert printed and float(printed[1]) == pytest.approx(run.data.metrics["dev.roc_auc"], abs=1e-4)
 
 
 def _has_model(client, run) -> bool:

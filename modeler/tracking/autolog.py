@@ -8,10 +8,11 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from numbers import Real
 from typing import Any
 
-from modeler.errors import OptionError
+from modeler.errors import ModelerWarning, OptionError
 from modeler.tracking.hooks import Hooks
 
 _FRAMEWORKS = ("keras", "sklearn")
@@ -50,7 +51,7 @@ def autolog(
     hooks = hooks_of(accu)
     if disable:
         hooks.enabled = False
-        hooks.settle()
+        hooks.wait()
         hooks.restore()
         return
     _check("log_models", log_models, bool, "True or False")
@@ -101,8 +102,11 @@ def autolog(
     )
     hooks.enabled = True
     _install(hooks)
-    _warm_up(hooks)
-    _offer_sync()
+    from modeler.tracking.distributed import is_chief
+
+    if is_chief():  # other workers of a distributed job never touch the store or journals
+        _warm_up(hooks)
+        _recover(hooks)
 
 
 def _warm_up(hooks: Hooks) -> None:
@@ -120,18 +124,20 @@ def _warm_up(hooks: Hooks) -> None:
     threading.Thread(target=open_store, name="modeler-warm-up", daemon=True).start()
 
 
-def _offer_sync() -> None:
-    """Say so when runs wait in the outbox; uploading them is the user's call."""
-    from modeler.tracking.outbox import outbox_dir, pending
+def _recover(hooks: Hooks) -> None:
+    """Complete, in the background, the runs that processes which ended left in this folder."""
+    from modeler.tracking.recovery import adopt_orphans
 
-    waiting = pending()
-    if waiting:
+    adopted, problems = adopt_orphans(hooks.tracking().journal_home)
+    if adopted:
+        names = ", ".join(adopted[:5]) + (", ..." if len(adopted) > 5 else "")
         print(
-            f"modeler: {len(waiting)} run(s) wait in {outbox_dir()} because the tracking "
-            "store could not be reached. Upload them with `modeler sync` (or accu.sync()) "
-            "once it is back.",
+            f"modeler: completing {len(adopted)} run(s) left by a process that ended ({names}) "
+            "from their journals, in the background.",
             file=sys.stderr,
         )
+    for problem in problems:
+        print(f"modeler: {problem}", file=sys.stderr)
 
 
 def _install(hooks: Hooks) -> None:
@@ -146,6 +152,9 @@ def _install(hooks: Hooks) -> None:
             _patch(hooks, name)
         else:
             register_post_import_hook(lambda _m, n=name: _patch(hooks, n), name, overwrite=True)
+    from modeler.tracking.loaders import patch_loaders
+
+    patch_loaders(hooks)
 
 
 def _patch(hooks: Hooks, framework: str) -> None:
@@ -188,25 +197,63 @@ def evaluate(
     from modeler.tracking.writer import RunWriter
 
     hooks = hooks_of(accu)
-    hooks.wait()  # the model's run may still be finishing in the background
+    from modeler.tracking.distributed import is_chief
+
+    if not is_chief():  # a worker of a distributed job: the numbers, nothing written
+        return _metrics_only(hooks, model, X, y, threshold=threshold, costs=costs)
+    given = threshold
     threshold = check_threshold(hooks.options.threshold if threshold is None else threshold)
     is_scores = _is_scores(model)
-    if run_id is None and not is_scores:
-        run_id = _run_of(hooks, model)
+    tracking = hooks.tracking()
+    earlier = None if is_scores or run_id is not None else _run_of(hooks, model)
+    if run_id is None and earlier is None and not is_scores:
+        run_id = _loaded_from(hooks, model)  # mlflow.*.load_model("runs:/...", "models:/...")
     if run_id is not None:
-        writer = RunWriter.attach(hooks.tracking(), run_id)
+        writer = RunWriter.attach(tracking, run_id)
+    elif earlier is not None:
+        known = earlier.run_id
+        writer = (
+            RunWriter.attach(tracking, known) if known else RunWriter.attach(tracking, to=earlier)
+        )
     else:
         model_type = "scores" if is_scores else model_type_of(model)
-        writer = RunWriter.start(hooks.tracking(), model_type, tags=hooks.options.tags)
+        writer = RunWriter.start(tracking, model_type, tags=hooks.options.tags)
+        hooks.last_writer = writer
+    if prefix == "eval" and (earlier is not None or run_id is not None):
+        from modeler.tracking.decision import has_evaluation
+
+        if has_evaluation(tracking, earlier, run_id):
+            # never overwrite the run's validation evaluation, the one comparisons read
+            prefix = "test"
+            warnings.warn(
+                f"modeler: run {writer.run_name} already has its validation evaluation "
+                "(eval.*); this one is logged beside it as test.* (pass prefix= to name it)",
+                ModelerWarning,
+                stacklevel=3,
+            )
+    decision = None
+    if prefix != "eval":
+        # no tuning on test: the run's decision threshold (or threshold=), never a new one
+        from modeler.tracking.decision import decision_of
+
+        chosen = None if given is not None else decision_of(tracking, earlier, run_id)
+        decision = chosen if chosen is not None else threshold
     try:
         metrics = evaluate_into(
-            hooks, writer, model, X, y, threshold=threshold, costs=costs, prefix=prefix
+            hooks,
+            writer,
+            model,
+            X,
+            y,
+            threshold=threshold,
+            costs=costs,
+            prefix=prefix,
+            decision_threshold=decision,
         )
     except BaseException:
         writer.end("FAILED")
         raise
     writer.end("FINISHED")
-    hooks.last_run_id = writer.run_id
     return metrics
 
 
@@ -220,8 +267,12 @@ def evaluate_into(
     threshold: float,
     costs: Any = None,
     prefix: str = "eval",
+    decision_threshold: float | None = None,
 ) -> dict[str, float]:
-    """Score ``model`` (or take an array of scores) on ``(X, y)`` and log it to ``writer``."""
+    """Score ``model`` (or take an array of scores) on ``(X, y)`` and log it to ``writer``.
+
+    ``decision_threshold``: use it for the cost decision instead of choosing one (a test
+    evaluation)."""
     import numpy as np
 
     from modeler.tracking.evaluate import log_evaluation
@@ -229,19 +280,8 @@ def evaluate_into(
     costs = hooks.options.costs if costs is None else costs
     frame = X if hasattr(X, "columns") else None
     tags = {"modeler.eval_source": "explicit"}
-    if _is_scores(model):
-        return log_evaluation(
-            writer,
-            y,
-            np.asarray(model),
-            threshold=threshold,
-            costs=costs,
-            frame=frame,
-            extra_tags=tags,
-            prefix=prefix,
-        )
-    if _is_keras(model):
-        outputs = model.predict(X, batch_size=2048, verbose=0)
+    if _is_scores(model) or _is_keras(model):
+        outputs = np.asarray(model) if _is_scores(model) else predict_keras(model, X)
         return log_evaluation(
             writer,
             y,
@@ -251,6 +291,7 @@ def evaluate_into(
             frame=frame,
             extra_tags=tags,
             prefix=prefix,
+            decision_threshold=decision_threshold,
         )
     from modeler.tracking.sklearn import log_model_evaluation
 
@@ -264,19 +305,60 @@ def evaluate_into(
         threshold=threshold,
         costs=costs,
         prefix=prefix,
+        decision_threshold=decision_threshold,
     )
 
 
-def _run_of(hooks: Hooks, model: Any) -> str | None:
+def _metrics_only(
+    hooks: Hooks, model: Any, X: Any, y: Any, *, threshold: Any, costs: Any
+) -> dict[str, float]:
+    import numpy as np
+
+    from modeler.evaluation.metrics import check_threshold
+    from modeler.tracking.evaluate import build, make_snapshot
+
+    if _is_scores(model):
+        outputs = np.asarray(model)
+    elif _is_keras(model):
+        outputs = predict_keras(model, X)
+    else:
+        from modeler.tracking.sklearn import model_scores
+
+        outputs = model_scores(model, X)[0]
+    snap = make_snapshot(
+        y,
+        outputs,
+        threshold=check_threshold(hooks.options.threshold if threshold is None else threshold),
+        costs=hooks.options.costs if costs is None else costs,
+        frame=X if hasattr(X, "columns") else None,
+    )
+    return dict(build(snap).metrics)
+
+
+def predict_keras(model: Any, X: Any) -> Any:
+    from modeler.tracking.keras import predict
+
+    return predict(model, X)
+
+
+def _run_of(hooks: Hooks, model: Any) -> Any:
     try:
         return hooks.runs.get(model)
     except TypeError:
         return None
 
 
+def _loaded_from(hooks: Hooks, model: Any) -> str | None:
+    try:
+        return hooks.loaded.get(model)
+    except TypeError:
+        return None
+
+
 def run_of(accu: Any, model: Any) -> str | None:
     """The id of the run autolog made for ``model`` in this session, or None."""
-    return _run_of(hooks_of(accu), model)
+    writer = _run_of(hooks_of(accu), model)
+    return writer.run_id if writer is not None else None
 
 
 def _is_keras(model: Any) -> bool:

@@ -1,59 +1,227 @@
-"""Final evaluation of a run: ``eval.*`` metrics and the ``eval/`` artifacts.
+"""A run's final evaluation, in two halves: a snapshot before ``fit`` returns, a report after.
 
->>> log_evaluation(writer, y_val, model_outputs, threshold=0.5)      # doctest: +SKIP
+The snapshot holds exactly what the evaluation needs — labels, model outputs, weights and
+per-row costs, copied as they are when ``fit`` returns — in the run's journal
+(``snapshot/<prefix>-<n>/``, fsync'ed). The report (``eval.*`` metrics, curve histories and
+the ``eval/`` files) is computed from it later, on the background thread or by whoever completes
+the journal after a crash; the computation is deterministic, so doing it twice logs the same.
+
+>>> op = take_snapshot(journal, y_val, outputs, threshold=0.5)     # doctest: +SKIP
+>>> metrics = materialize(journal, op)                             # doctest: +SKIP
 {'roc_auc': 0.93, 'pr_auc': 0.81, ...}
-
-Writes ``eval/curves.json`` (the one file ``compare`` reads), ``eval/roc.png``, ``eval/pr.png``,
-``eval/confusion_matrix.png`` and, with costs, ``eval/cost_curve.json`` / ``eval/cost_curve.png``.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from modeler.errors import EvaluationError
+from modeler import layout
+from modeler.tracking.journal import Journal, fsync_tree
 
 MAX_POINTS = 1000
+# problems that leave nothing to evaluate: a warning in a fit, an error in accu.evaluate
+FATAL = ("modeler.scores_invalid", "modeler.task_mismatch")
 
 
-def _squeeze(outputs: Any) -> np.ndarray:
-    arr = np.asarray(outputs)
-    return arr[:, 0] if arr.ndim == 2 and arr.shape[1] == 1 else arr
+@dataclass
+class Snapshot:
+    """What one evaluation needs, frozen when it is taken."""
+
+    y_true: np.ndarray
+    outputs: np.ndarray
+    prefix: str = layout.EVAL
+    threshold: float = 0.5
+    sample_weight: np.ndarray | None = None
+    classes: list[str] | None = None
+    cost_fn: Any = None  # float or per-row array; None without costs
+    cost_fp: float | None = None
+    cost_tp: Any = 0.0
+    cost_error: str | None = None  # why the costs given could not be used
+    decision_threshold: float | None = None  # a test evaluation: the run's decision threshold
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def costs(self) -> Any:
+        if self.cost_fn is None or self.cost_fp is None:
+            return None
+        from modeler.evaluation.cost import Costs
+
+        return Costs(fn=self.cost_fn, fp=self.cost_fp, tp_gain=self.cost_tp)
 
 
-def resolve_task(y_true: Any, outputs: Any) -> tuple[str, np.ndarray, dict[str, str]]:
-    """The task and the outputs to score; logits of a binary model go through a sigmoid."""
-    from scipy.special import expit
+def _array(values: Any) -> np.ndarray:
+    arr = np.array(values, copy=True)  # a copy: later changes by the caller do not reach it
+    return arr.astype(str) if arr.dtype == object else arr
 
-    from modeler.evaluation import infer_task
 
-    y = np.asarray(y_true)
-    out = np.asarray(outputs)
-    if out.ndim == 0 or len(out) == 0:
-        raise EvaluationError("validation data is empty: expected at least one row, got 0")
-    if y.shape[0] != out.shape[0]:
-        raise EvaluationError(
-            f"model outputs have {out.shape[0]} rows but the labels have {y.shape[0]}: "
-            "expected one prediction per label"
-        )
-    task = infer_task(y, out)
-    flat = _squeeze(out)
-    labels = np.unique(y[~np.isnan(y)] if y.dtype.kind == "f" else y) if y.ndim == 1 else None
-    binary_y = labels is not None and set(labels.tolist()) <= {0, 1} and len(labels) > 0
-    if task == "regression" and binary_y and flat.ndim == 1 and np.isfinite(flat).all():
-        # one unbounded output with 0/1 labels: logits, scored through a sigmoid
-        return "binary", expit(flat.astype(float)), {"modeler.score_transform": "sigmoid"}
-    if task == "regression" and labels is not None and len(labels) <= 2:
-        from modeler.evaluation import check_binary_labels
+def make_snapshot(
+    y_true: Any,
+    outputs: Any,
+    *,
+    prefix: str = layout.EVAL,
+    threshold: float = 0.5,
+    costs: Any = None,
+    frame: Any = None,
+    sample_weight: Any = None,
+    classes: list[str] | None = None,
+    decision_threshold: float | None = None,
+    tags: dict[str, str] | None = None,
+) -> Snapshot:
+    """Copy what the evaluation needs; per-row costs are resolved now, against ``frame``.
 
-        # two label values that are not 0/1: a clear error, not a "regression"
-        check_binary_labels(y)
-    return task, out, {}
+    Costs that cannot be used (a column the validation data lacks, a wrong length) drop only
+    the cost part of the evaluation: the reason is kept and reported with the run.
+    """
+    y = _array(y_true)
+    out = _array(outputs)
+    snap = Snapshot(
+        y,
+        out,
+        prefix=prefix,
+        threshold=float(threshold),
+        sample_weight=None if sample_weight is None else _array(sample_weight),
+        classes=list(classes) if classes is not None else None,
+        decision_threshold=decision_threshold,
+        tags=dict(tags or {}),
+    )
+    if costs is not None:
+        from modeler.errors import ModelerError
+        from modeler.evaluation.cost import parse_costs
+
+        try:
+            parsed = parse_costs(costs, n=len(y), frame=frame)
+        except ModelerError as exc:
+            snap.cost_error = str(exc)
+        else:
+            snap.cost_fn = _array(parsed.fn) if np.ndim(parsed.fn) else float(parsed.fn)
+            snap.cost_fp = float(parsed.fp)
+            tp = parsed.tp_gain
+            snap.cost_tp = _array(tp) if np.ndim(tp) else float(tp)
+    return snap
+
+
+def write_snapshot(journal: Journal, snap: Snapshot) -> dict[str, Any]:
+    """Write ``snap`` into the journal and append its ``evaluate`` operation (returned)."""
+    folder, rel = journal.new_folder(prefix=f"snapshot-{snap.prefix}-")
+    arrays: dict[str, Any] = {"y_true": snap.y_true, "outputs": snap.outputs}
+    if snap.sample_weight is not None:
+        arrays["sample_weight"] = snap.sample_weight
+    for key in ("cost_fn", "cost_tp"):
+        value = getattr(snap, key)
+        if isinstance(value, np.ndarray):
+            arrays[key] = value
+    np.savez(folder / "data.npz", **arrays)
+    meta = {
+        "prefix": snap.prefix,
+        "threshold": snap.threshold,
+        "classes": snap.classes,
+        "cost_fn": None if isinstance(snap.cost_fn, np.ndarray) else snap.cost_fn,
+        "cost_fp": snap.cost_fp,
+        "cost_tp": None if isinstance(snap.cost_tp, np.ndarray) else snap.cost_tp,
+        "cost_error": snap.cost_error,
+        "decision_threshold": snap.decision_threshold,
+        "tags": snap.tags,
+    }
+    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    fsync_tree(folder)
+    op = {"op": "evaluate", "snapshot": rel, "prefix": snap.prefix, "time": _now()}
+    journal.append(op)
+    return op
+
+
+def read_snapshot(journal: Journal, rel: str) -> Snapshot:
+    folder = journal.root / rel
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    with np.load(folder / "data.npz", allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    return Snapshot(
+        arrays["y_true"],
+        arrays["outputs"],
+        prefix=meta["prefix"],
+        threshold=meta["threshold"],
+        sample_weight=arrays.get("sample_weight"),
+        classes=meta.get("classes"),
+        cost_fn=arrays.get("cost_fn", meta.get("cost_fn")),
+        cost_fp=meta.get("cost_fp"),
+        cost_tp=arrays.get("cost_tp", meta.get("cost_tp") or 0.0),
+        cost_error=meta.get("cost_error"),
+        decision_threshold=meta.get("decision_threshold"),
+        tags=meta.get("tags") or {},
+    )
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def materialize(
+    journal: Journal, op: dict[str, Any], report: Any = None
+) -> tuple[dict[str, float], list[str]]:
+    """Compute the report of an ``evaluate`` operation and journal it as run content.
+
+    Appends the tags, the ``<prefix>.*`` metrics and curve histories (timestamped with the
+    snapshot's time, so a second computation after a crash repeats the same points), the
+    ``<prefix>/`` files, then an ``evaluated`` marker. Returns the metrics and the warnings.
+    """
+    snap = read_snapshot(journal, op["snapshot"])
+    if report is None:
+        report = build(snap)
+    prefix, ts = snap.prefix, int(op["time"])
+    tags = {**snap.tags, **report.tags}
+    if prefix != layout.EVAL:
+        tags = _renamed(tags, prefix)
+    metrics = [[f"{prefix}.{k}", float(v), ts, 0] for k, v in report.metrics.items()]
+    for name, points in report.histories.items():
+        metrics += [[f"{prefix}.{name}", float(v), ts, int(step)] for step, v in points]
+    folder, rel = journal.new_folder(prefix=f"{prefix}-")
+    for name, content in report.files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    fsync_tree(folder)
+    ops: list[dict[str, Any]] = [{"op": "batch", "tags": tags}]
+    ops += [{"op": "batch", "metrics": metrics[i : i + 1000]} for i in range(0, len(metrics), 1000)]
+    ops += [
+        {"op": "artifacts", "dir": rel, "path": prefix},
+        {"op": "evaluated", "snapshot": op["snapshot"]},
+    ]
+    journal.append(*ops)
+    return dict(report.metrics), list(report.warnings)
+
+
+def _renamed(tags: dict[str, str], prefix: str) -> dict[str, str]:
+    """Tags of a second evaluation (``test``) never overwrite the run's own: ``modeler.x``
+    becomes ``modeler.test_x`` and ``modeler.eval_source`` becomes ``modeler.test_source``."""
+    out = {}
+    for key, value in tags.items():
+        if key == layout.TASK or not key.startswith("modeler."):
+            continue
+        name = key[len("modeler.") :]
+        name = name[len("eval_") :] if name.startswith("eval_") else name
+        out[f"modeler.{prefix}_{name}"] = value
+    return out
+
+
+def build(snap: Snapshot) -> Any:
+    """The evaluation report of a snapshot (metrics, histories, tags, files, warnings)."""
+    from modeler.evaluation.report import build_report
+
+    return build_report(
+        snap.y_true,
+        snap.outputs,
+        threshold=snap.threshold,
+        costs=snap.costs,
+        cost_error=snap.cost_error,
+        sample_weight=snap.sample_weight,
+        classes=snap.classes,
+        decision_threshold=snap.decision_threshold,
+        max_points=MAX_POINTS,
+    )
 
 
 def log_evaluation(
@@ -67,9 +235,10 @@ def log_evaluation(
     sample_weight: Any = None,
     classes: list[str] | None = None,
     extra_tags: dict[str, str] | None = None,
-    prefix: str = "eval",
+    prefix: str = layout.EVAL,
+    decision_threshold: float | None = None,
 ) -> dict[str, float]:
-    """Compute the final evaluation once and write it to the run. Returns the metrics.
+    """Evaluate now and journal it into ``writer``'s run. Returns the metrics.
 
     ``prefix`` names the metrics (``<prefix>.roc_auc``) and the artifact folder; the
     default ``eval`` is what ``compare`` reads. Another prefix (``test``) keeps a second
@@ -77,86 +246,27 @@ def log_evaluation(
     """
     from modeler.evaluation import check_threshold
 
-    threshold = check_threshold(threshold)
-    task, outputs, tags = resolve_task(y_true, outputs)
-    tags = {
-        **tags,
-        **(extra_tags or {}),
-        "modeler.task": task,
-        "modeler.threshold": repr(threshold),
-    }
-    if prefix != "eval":
-        tags = {
-            k.replace("modeler.eval_", f"modeler.{prefix}_").replace(
-                "modeler.threshold", f"modeler.{prefix}_threshold"
-            ): v
-            for k, v in tags.items()
-            if k != "modeler.task"
-        }
-    with tempfile.TemporaryDirectory(prefix="modeler-eval-") as tmp:
-        out = Path(tmp)
-        if task == "binary":
-            metrics = _binary(out, y_true, outputs, threshold, costs, frame, sample_weight)
-        elif task == "multiclass":
-            metrics = _multiclass(out, y_true, outputs, classes)
-        else:
-            metrics = _regression(out, y_true, outputs)
-        writer.set_tags(tags)
-        writer.log_metrics({f"{prefix}.{k}": v for k, v in metrics.items()}, flush=True)
-        writer.log_dir(out, prefix)
-    return metrics
-
-
-def _write_json(path: Path, payload: Any) -> None:
-    path.write_text(json.dumps(payload), encoding="utf-8")
-
-
-def _binary(out, y_true, outputs, threshold, costs, frame, sample_weight):
-    from modeler.evaluation import as_binary_scores, check_binary_labels, evaluate_binary, plots
-
-    scores = as_binary_scores(outputs)
-    labels = check_binary_labels(y_true)
-    metrics, curves = evaluate_binary(
-        labels, scores, threshold=threshold, max_points=MAX_POINTS, sample_weight=sample_weight
+    snap = make_snapshot(
+        y_true,
+        outputs,
+        prefix=prefix,
+        threshold=check_threshold(threshold),
+        costs=costs,
+        frame=frame,
+        sample_weight=sample_weight,
+        classes=classes,
+        decision_threshold=decision_threshold,
+        tags=extra_tags,
     )
-    _write_json(out / "curves.json", curves)
-    plots.roc_png(curves, out / "roc.png")
-    plots.pr_png(curves, out / "pr.png")
-    plots.confusion_png(metrics, out / "confusion_matrix.png")
-    if costs is not None:
-        from modeler.evaluation.cost import cost_report, parse_costs
+    report = build(snap)
+    # asked for explicitly: data that cannot be evaluated at all is the caller's error
+    fatal = [report.tags[t] for t in FATAL if t in report.tags]
+    if fatal:
+        from modeler.errors import EvaluationError
 
-        spec = parse_costs(costs, n=len(labels), frame=frame)
-        cost_metrics, curve = cost_report(labels, scores, spec, threshold, max_points=MAX_POINTS)
-        metrics.update(cost_metrics)
-        _write_json(out / "cost_curve.json", curve)
-        plots.cost_png(curve, out / "cost_curve.png")
+        raise EvaluationError(fatal[0])
+    op = write_snapshot(writer.journal, snap)
+    metrics, warnings = materialize(writer.journal, op, report)
+    writer.report(warnings)
+    writer.poke()
     return metrics
-
-
-def _multiclass(out, y_true, outputs, classes):
-    from modeler.evaluation import multiclass_curves, multiclass_metrics, plots
-
-    proba = np.asarray(outputs, dtype=float)
-    y = np.asarray(y_true)
-    if y.ndim == 2 and y.shape[1] == proba.shape[1]:  # one-hot labels
-        y = y.argmax(axis=1)
-    y = y.reshape(-1).astype(int)
-    names = classes or [str(i) for i in range(proba.shape[1])]
-    metrics = multiclass_metrics(y, proba)
-    curves = multiclass_curves(y, proba, names, max_points=MAX_POINTS)
-    _write_json(out / "curves.json", curves)
-    plots.roc_png(curves, out / "roc.png")
-    plots.pr_png(curves, out / "pr.png")
-    return metrics
-
-
-def _regression(out, y_true, outputs):
-    from modeler.evaluation import plots, regression_metrics, regression_payload
-
-    y = np.asarray(y_true, dtype=float).reshape(-1)
-    pred = _squeeze(np.asarray(outputs, dtype=float)).reshape(-1)
-    payload = regression_payload(y, pred, max_points=MAX_POINTS)
-    _write_json(out / "curves.json", payload)
-    plots.regression_png(payload, out / "true_vs_predicted.png")
-    return regression_metrics(y, pred)

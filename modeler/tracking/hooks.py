@@ -1,19 +1,27 @@
-"""What the Keras and scikit-learn adapters share: options, run start/finish, nesting.
+"""What the Keras and scikit-learn adapters share: options, run start and end, nesting.
 
-The adapters stay thin: they call :meth:`Hooks.start_run`, stream params and metrics to the
-writer, call :meth:`Hooks.evaluate` once after training, and :meth:`Hooks.finish`.
+The adapters stay thin: :meth:`Hooks.start_run`, params and metrics to the writer, then — before
+``fit`` returns — :meth:`Hooks.snapshot` and :meth:`Hooks.freeze_model`, and :meth:`Hooks.complete`
+hands the rest to the background uploader.
 """
 
 from __future__ import annotations
 
 import threading
+import warnings
 import weakref
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from modeler import layout
 from modeler.config import Tracking
+from modeler.errors import ModelerWarning
+from modeler.tracking.writer import RunWriter, guard_start, inline, param_value, uploader
 
 
 @dataclass
@@ -45,6 +53,11 @@ def nested() -> Iterator[None]:
         nesting.depth -= 1
 
 
+def class_counts(y: Any) -> dict[str, int]:
+    """``{"0": 9900, "1": 100}`` — class counts with JSON keys."""
+    return {str(k): int(v) for k, v in sorted(Counter(np.asarray(y).ravel().tolist()).items())}
+
+
 class Hooks:
     """The enabled autolog configuration and the bookkeeping around one run."""
 
@@ -55,17 +68,21 @@ class Hooks:
         self.enabled = False
         self._restores: list[Callable[[], None]] = []
         self.patched: set[str] = set()
-        # model object -> run id, so accu.evaluate(model, ...) finds the model's run
-        self.runs: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-        self.last_run_id: str | None = None
+        # model object -> the writer of its run, so accu.evaluate(model, ...) finds the run
+        self.runs: weakref.WeakKeyDictionary[Any, RunWriter] = weakref.WeakKeyDictionary()
+        # models loaded with mlflow.<flavor>.load_model -> the run they came from
+        self.loaded: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+        self.last_writer: RunWriter | None = None
         self.pipeline_samplings: list[dict[str, Any]] = []
-        self._finisher: Any = None
+
+    @property
+    def last_run_id(self) -> str | None:
+        """The id of the latest run made in this session (waits until it is in the store)."""
+        return self.last_writer.run_id if self.last_writer is not None else None
 
     def record_sampler(self, sampler: Any, y: Any, y_res: Any, X_res: Any) -> None:
         """A sampler ran: inside a logged fit it goes on that run, else on the next one."""
         from modeler.state import SamplingRecord
-        from modeler.tracking.sklearn import class_counts
-        from modeler.tracking.writer import param_value
 
         params = {
             k: v for k, v in sampler.get_params(deep=False).items() if param_value(v) is not None
@@ -89,100 +106,90 @@ class Hooks:
 
     # --- one run --------------------------------------------------------------------------------
     def start_run(
-        self, model_type: str, inputs: tuple[Any, ...] = (), n_rows: int | None = None
-    ) -> Any:
-        """Open the run writer, or return None (with one warning) if the store fails."""
-        from modeler.tracking.writer import RunWriter, guard_start
+        self,
+        model_type: str,
+        inputs: tuple[Any, ...] = (),
+        n_rows: int | None = None,
+        *,
+        sampling: str | None = None,
+    ) -> RunWriter | None:
+        """Open the run's journal, or return None (with one warning) if that fails, or
+        silently in a worker of a distributed job that is not its chief."""
+        from modeler.tracking.distributed import worker
 
+        here = worker()
+        if not here.chief:
+            return None
         with guard_start():
-            writer = RunWriter.start(self.tracking(), model_type, tags=self.options.tags)
-            self.last_run_id = writer.run_id
+            record = self.session.sampling_for(*inputs, n_rows=n_rows)
+            writer = RunWriter.start(
+                self.tracking(),
+                model_type,
+                tags={**self.options.tags, **here.tags()},
+                sampling=record.method if record is not None else sampling,
+            )
+            self.last_writer = writer
             with writer.guard("dataset inputs"):
                 writer.log_datasets(self.session.datasets)
-            with writer.guard("sampling"):
-                record = self.session.sampling_for(*inputs, n_rows=n_rows)
-                if record is not None:
-                    writer.set_tags({"modeler.sampling": record.as_json()})
+            if record is not None:
+                with writer.guard("sampling"):
+                    writer.set_tags({layout.SAMPLING: record.as_json()})
             return writer
         return None
 
-    def evaluate(self, writer: Any, y: Any, outputs: Any, **kwargs: Any) -> dict[str, float]:
-        from modeler.tracking.evaluate import log_evaluation
+    def snapshot(self, writer: RunWriter, y: Any, outputs: Any, **kwargs: Any) -> None:
+        """Freeze what the final evaluation needs, before ``fit`` returns."""
+        from modeler.evaluation import check_threshold
+        from modeler.tracking.evaluate import make_snapshot, write_snapshot
 
-        return log_evaluation(
-            writer,
+        snap = make_snapshot(
             y,
             outputs,
-            threshold=self.options.threshold,
+            threshold=check_threshold(self.options.threshold),
             costs=kwargs.pop("costs", self.options.costs),
             **kwargs,
         )
+        write_snapshot(writer.journal, snap)
 
-    def model_logged(self, writer: Any, info: Any) -> None:
-        version = getattr(info, "registered_model_version", None)
-        if version is not None:
-            writer.set_tags(
-                {
-                    "modeler.model_version": f"{writer.run_name}_{version}",
-                    "modeler.registered_model": self.options.register_model,
-                }
-            )
+    def freeze_model(
+        self, writer: RunWriter, flavor: str, model: Any, signature: Any = None
+    ) -> None:
+        if self.options.log_models:
+            with writer.guard("model"):
+                writer.freeze_model(
+                    flavor,
+                    model,
+                    registered_model_name=self.options.register_model,
+                    signature=signature,
+                )
 
-    def remember(self, model: Any, writer: Any) -> None:
+    def remember(self, model: Any, writer: RunWriter) -> None:
         try:
-            self.runs[model] = writer.run_id
+            self.runs[model] = writer
         except TypeError:  # an object without weak references
             pass
 
-    # --- finishing ------------------------------------------------------------------------
-    @property
-    def finisher(self) -> Any:
-        if self._finisher is None:
-            from modeler.tracking.finisher import Finisher
-
-            self._finisher = Finisher()
-        return self._finisher
-
-    def wait(self) -> None:
-        """Block until every run still being finished in the background is written."""
-        if self._finisher is not None:
-            self._finisher.wait()
-
-    def settle(self) -> None:
-        """Like :meth:`wait` before a fit: a failure there is a warning, never an exception."""
-        from modeler.tracking.finisher import notify
-
-        try:
-            self.wait()
-        except Exception as exc:
-            notify(f"modeler: finishing the previous run failed: {type(exc).__name__}: {exc}")
-
-    def complete(self, writer: Any, tail: Callable[[], None]) -> None:
-        """Run ``tail`` (evaluation, model) and end the run: in the background when we may.
-
-        Runs the user opened, test mode and ``MODELER_BACKGROUND=0`` finish in the caller.
-        """
-        import os
-
-        from modeler.config import test_mode
-
-        def job() -> None:
-            try:
-                tail()
-            finally:
-                self.finish(writer, "FINISHED")
-
-        background = (
-            writer.owned and not test_mode() and os.environ.get("MODELER_BACKGROUND", "1") != "0"
-        )
-        if background:
-            self.finisher.submit(job)
-        else:
-            job()
-
-    def finish(self, writer: Any, status: str) -> None:
-        """End the run; a failure here is a warning, never an exception in the user's fit."""
-        from modeler.tracking.writer import guard_start
-
+    def complete(self, writer: RunWriter) -> None:
+        """``fit`` returned: the rest (evaluation report, MLflow model, end) runs in the
+        background; inline in test mode, with ``MODELER_BACKGROUND=0`` and for runs the
+        user opened."""
         with guard_start("end of run"):
-            writer.end(status)
+            writer.returned()
+            writer.end("FINISHED", wait=inline() or not writer.owned)
+        self.show_messages()
+
+    def finish(self, writer: RunWriter, status: str) -> None:
+        """End the run (fit failed or was interrupted); never an exception in the user's fit."""
+        with guard_start("end of run"):
+            writer.end(status, wait=inline() or not writer.owned)
+
+    # --- waiting ----------------------------------------------------------------------------
+    def wait(self) -> None:
+        """Block until every run of this process is in its store (or its store is down)."""
+        uploader().wait()
+        self.show_messages()
+
+    def show_messages(self) -> None:
+        """Warnings the background uploader kept for the user's thread."""
+        for message in uploader().messages():
+            warnings.warn(message, ModelerWarning, stacklevel=4)

@@ -55,7 +55,7 @@ def patch(hooks: Hooks) -> None:
     def fit(self, *args, **kwargs):
         if not hooks.enabled or nesting.depth > 0:
             return original(self, *args, **kwargs)
-        hooks.settle()  # the previous run is written before this model trains again
+        hooks.show_messages()  # what the uploader had to say about earlier runs
         bound = signature.bind(self, *args, **kwargs)
         return KerasFit(self, bound.arguments, hooks).run(original, args, kwargs)
 
@@ -143,7 +143,12 @@ class KerasFit:
     # --- the call -----------------------------------------------------------------------------
     def run(self, original: Any, args: tuple, kwargs: dict) -> Any:
         x, y = self.args.get("x"), self.args.get("y")
-        self.writer = self.hooks.start_run("keras", inputs=(x, y), n_rows=_rows(x))
+        self.writer = self.hooks.start_run(
+            "keras",
+            inputs=(x, y),
+            n_rows=_rows(x),
+            sampling="class_weight" if self.args.get("class_weight") else None,
+        )
         if self.writer is None:
             return original(self.model, *args, **kwargs)
         call_kwargs = dict(self.args)
@@ -173,9 +178,10 @@ class KerasFit:
                 ModelerWarning,
                 stacklevel=3,
             )
-        # the rest, predictions included, may run on a background thread: the next logged
-        # fit waits for it, so the weights it predicts with are those fit returned
-        self.hooks.complete(self.writer, lambda: self._after_fit(history))
+        # Before fit returns: the held-out scores and the model exactly as fit leaves them,
+        # so load_weights() or another fit right after cannot change what the run records.
+        self._freeze(history)
+        self.hooks.complete(self.writer)
         return history
 
     # --- before -----------------------------------------------------------------------------
@@ -228,7 +234,7 @@ class KerasFit:
         return kwargs
 
     # --- after -------------------------------------------------------------------------------
-    def _after_fit(self, history: Any) -> None:
+    def _freeze(self, history: Any) -> None:
         writer, model = self.writer, self.model
         predicted = None
         with writer.guard("predictions"):
@@ -251,17 +257,18 @@ class KerasFit:
         if predicted is not None:
             y, out, sw = predicted
             with writer.guard("evaluation"):
-                self.hooks.evaluate(
+                self.hooks.snapshot(
                     writer,
                     y,
                     out,
                     sample_weight=sw,
                     frame=self.eval_frame(),
-                    extra_tags={"modeler.eval_source": self.eval_source},
+                    tags={"modeler.eval_source": self.eval_source},
                 )
-        if self.hooks.options.log_models:
-            with writer.guard("model"):
-                self._log_model(predicted)
+        signature = None
+        with writer.guard("model signature"):
+            signature = self._signature(predicted)
+        self.hooks.freeze_model(writer, "keras", model, signature)
 
     def _predict(self) -> tuple[Any, Any, Any] | None:
         """Labels, outputs and weights of the held-out data; None when there are none."""
@@ -305,26 +312,6 @@ class KerasFit:
             x = self.eval_data[0]
             return x if hasattr(x, "columns") else None
         return None
-
-    def _log_model(self, predicted: tuple[Any, Any, Any] | None) -> None:
-        import keras
-        import mlflow.keras
-
-        reqs = [f"keras=={keras.__version__}"]
-        try:
-            import tensorflow as tf
-
-            reqs.append(f"tensorflow=={tf.__version__}")
-        except ImportError:  # another backend
-            pass
-        info = self.writer.log_model(
-            mlflow.keras,
-            self.model,
-            pip_requirements=reqs,
-            signature=self._signature(predicted),
-            registered_model_name=self.hooks.options.register_model,
-        )
-        self.hooks.model_logged(self.writer, info)
 
     def _signature(self, predicted: tuple[Any, Any, Any] | None) -> Any:
         """Input/output schema from a few validation rows, when they are plain arrays."""

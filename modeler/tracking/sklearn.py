@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import warnings
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -59,7 +58,7 @@ def _wrap(original: Any, hooks: Hooks) -> Any:
     def fit(self, X, y=None, *args, **kwargs):
         if not hooks.enabled or nesting.depth > 0:
             return original(self, X, y, *args, **kwargs)
-        hooks.settle()  # the previous run is written before this estimator trains again
+        hooks.show_messages()  # what the uploader had to say about earlier runs
         return SklearnFit(self, hooks).run(original, X, y, args, kwargs)
 
     fit.__modeler_wrapped__ = True  # type: ignore[attr-defined]
@@ -89,10 +88,6 @@ def _patch_samplers(hooks: Hooks) -> None:
     fit_resample.__modeler_wrapped__ = True  # type: ignore[attr-defined]
     BaseSampler.fit_resample = fit_resample
     hooks.add_restore(functools.partial(setattr, BaseSampler, "fit_resample", original))
-
-
-def class_counts(y: Any) -> dict[str, int]:
-    return {str(k): int(v) for k, v in sorted(Counter(np.asarray(y).ravel().tolist()).items())}
 
 
 def flat_params(estimator: Any) -> dict[str, Any]:
@@ -176,13 +171,15 @@ class SklearnFit:
                 stacklevel=4,
             )
         samplings = list(hooks.pipeline_samplings)
-        hooks.complete(writer, lambda: self._after_fit(samplings))
+        # Before fit returns: validation scores and the estimator exactly as fit leaves it.
+        self._freeze(samplings)
+        hooks.complete(writer)
         return result
 
-    def _after_fit(self, samplings: list[dict[str, Any]]) -> None:
+    def _freeze(self, samplings: list[dict[str, Any]]) -> None:
         writer, hooks = self.writer, self.hooks
-        with writer.guard("sampling"):
-            if samplings:
+        if samplings:
+            with writer.guard("sampling"):
                 writer.set_tags(
                     {
                         "modeler.sampling": json.dumps(
@@ -190,35 +187,30 @@ class SklearnFit:
                         )
                     }
                 )
+                if writer.owned:
+                    from modeler.tracking.naming import run_name
+
+                    writer.rename(
+                        run_name(
+                            type(self.estimator).__name__,
+                            writer.journal.id,
+                            nickname=hooks.options.tags.get("modeler.nickname"),
+                            sampling=samplings[0]["method"],
+                        )
+                    )
         if hooks.options.validation is not None:
             X_val, y_val = hooks.options.validation
             with writer.guard("evaluation"):
-                log_model_evaluation(
-                    hooks, writer, self.estimator, X_val, y_val, source="validation"
+                scores, tags, names = model_scores(self.estimator, X_val)
+                hooks.snapshot(
+                    writer,
+                    y_val,
+                    scores,
+                    frame=X_val if hasattr(X_val, "columns") else None,
+                    classes=names,
+                    tags={**tags, "modeler.eval_source": "validation"},
                 )
-        if hooks.options.log_models:
-            with writer.guard("model"):
-                self._log_model()
-
-    def _log_model(self) -> None:
-        import mlflow.sklearn
-        import sklearn
-
-        reqs = [f"scikit-learn=={sklearn.__version__}"]
-        if type(self.estimator).__module__.startswith("imblearn") or "imblearn" in repr(
-            self.estimator
-        ):
-            import imblearn
-
-            reqs.append(f"imbalanced-learn=={imblearn.__version__}")
-        info = self.writer.log_model(
-            mlflow.sklearn,
-            self.estimator,
-            pip_requirements=reqs,
-            serialization_format="cloudpickle",
-            registered_model_name=self.hooks.options.register_model,
-        )
-        self.hooks.model_logged(self.writer, info)
+        hooks.freeze_model(writer, "sklearn", self.estimator)
 
 
 def log_model_evaluation(
@@ -232,6 +224,7 @@ def log_model_evaluation(
     threshold: float | None = None,
     costs: Any = None,
     prefix: str = "eval",
+    decision_threshold: float | None = None,
 ) -> dict[str, float]:
     """Score a fitted estimator on ``(X, y)`` and log the evaluation to ``writer``."""
     from modeler.tracking.evaluate import log_evaluation
@@ -247,6 +240,7 @@ def log_model_evaluation(
         classes=names,
         extra_tags={**tags, "modeler.eval_source": source},
         prefix=prefix,
+        decision_threshold=decision_threshold,
     )
 
 

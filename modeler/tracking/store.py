@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from modeler.config import Tracking, request_timeout, resolve_tracking
@@ -23,6 +26,9 @@ def mlflow_env_defaults() -> None:
     (``MODELER_HTTP_TIMEOUT`` seconds per request, two retries).
     """
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # MLflow prints a "View run ... at <url>" line per run against a server: from the
+    # background thread into whatever cell runs, and with the URL's password if it has one
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(1, request_timeout()))))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
@@ -40,6 +46,62 @@ class Store:
 _lock = threading.Lock()
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, else None.
+
+    >>> sqlite_path("sqlite:////tmp/mlruns/mlflow.db")
+    PosixPath('/tmp/mlruns/mlflow.db')
+    """
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///") :].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Across processes, one at a time creates or migrates a SQLite store (``<db>.lock``).
+
+    Two notebooks opening a fresh store at once would otherwise both run MLflow's schema
+    creation and could wedge the database. Other stores need no lock: a server does this.
+    """
+    import fcntl
+
+    db = sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def open_client(uri: str) -> Any:
+    """``MlflowClient(uri)``; a SQLite store that does not exist yet is created whole or not
+    at all: its tables are built in a temporary file, renamed into place under
+    :func:`store_lock`. A process killed half-way leaves a stray temporary file, never a
+    half-migrated database."""
+    import uuid
+
+    from mlflow.tracking import MlflowClient
+
+    with store_lock(uri):
+        db = sqlite_path(uri)
+        if db is not None and not db.exists():
+            building = db.with_name(f".{db.name}.{uuid.uuid4().hex}.creating")
+            try:
+                store = MlflowClient(tracking_uri=f"sqlite:///{building}")._tracking_client.store
+                store.engine.dispose()
+                os.replace(building, db)
+            finally:
+                building.unlink(missing_ok=True)
+        return MlflowClient(tracking_uri=uri)
+
+
 def connect(tracking: Tracking | None = None) -> Store:
     """A client for ``tracking`` with its experiment created if missing.
 
@@ -55,13 +117,14 @@ def connect(tracking: Tracking | None = None) -> Store:
     if tracking.store_dir is not None:
         (tracking.store_dir / "artifacts").mkdir(parents=True, exist_ok=True)
     key = (tracking.uri, tracking.experiment)
-    # one thread at a time: two first clients of a new SQLite file would both create tables
-    with _lock:
-        client = MlflowClient(tracking_uri=tracking.uri)
+    with _lock:  # threads of this process; store_lock: other processes
         exp_id = SESSION.experiment_ids.get(key)
-        if exp_id is None:
+        if exp_id is not None:
+            return Store(tracking, MlflowClient(tracking_uri=tracking.uri), exp_id)
+        client = open_client(tracking.uri)
+        with store_lock(tracking.uri):
             exp_id = _experiment_id(client, tracking)
-            SESSION.experiment_ids[key] = exp_id
+        SESSION.experiment_ids[key] = exp_id
     return Store(tracking, client, exp_id)
 
 
@@ -84,7 +147,7 @@ def _experiment_id(client: Any, tracking: Tracking) -> str:
                 raise
             return exp.experiment_id
     except MlflowException as exc:
-        from modeler.tracking.writer import is_transient
+        from modeler.tracking.client import is_transient
 
         remote = tracking.uri.startswith(("http://", "https://"))
         if is_transient(exc, remote):  # the caller keeps the run in the outbox

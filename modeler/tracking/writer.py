@@ -1,39 +1,39 @@
-"""The run writer: the one place that writes a run (ARCHITECTURE.md, contract 2).
+"""The run writer: the one place that writes a run (ARCHITECTURE.md, contracts 2 and 5).
+
+It writes to the run's journal only — append and fsync, so a record is on disk when the call
+returns — and the background uploader (:mod:`modeler.tracking.uploader`) sends the journal to
+the tracking store. Nothing here waits for the network.
 
 >>> w = RunWriter.start(resolve_tracking(), model_type="keras")      # doctest: +SKIP
 >>> w.log_params({"epochs": 10})                                     # doctest: +SKIP
 >>> w.log_metrics({"loss": 0.3}, step=0)                             # doctest: +SKIP
->>> w.end()                                                          # doctest: +SKIP
-
-Metrics are buffered and sent with ``log_batch`` (one request per flush, not per value). If the
-tracking store cannot be reached — at the start or in the middle of a run — the writer warns
-once and goes on writing to the outbox (:mod:`modeler.tracking.outbox`); nothing is lost.
+>>> w.end()                                  # waits until the run is in the store  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from modeler import layout
 from modeler.config import Tracking, test_mode
-from modeler.tracking.finisher import notify
+from modeler.errors import ModelerWarning
+from modeler.redact import redact_text, redact_url
+from modeler.tracking.journal import Journal
+from modeler.tracking.naming import run_name
+from modeler.tracking.uploader import Uploader
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit for a param value
-FLUSH_SECONDS = 5.0  # per-epoch metrics reach the UI at most this late
-DOWN_SECONDS = 60.0  # after a failure, new runs go straight to the outbox for this long
-
-
-def new_run_name(model_type: str) -> str:
-    """``<model_type>-<32 uppercase hex>``, e.g. ``keras-5A5CC0A8...``."""
-    return f"{model_type}-{uuid.uuid4().hex.upper()}"
 
 
 def _scalar(value: Any) -> Any:
@@ -61,252 +61,149 @@ def param_value(value: Any) -> str | None:
             return None
     else:
         text = str(value)
-    return text[:MAX_PARAM_LENGTH]
+    return redact_text(text)[:MAX_PARAM_LENGTH]
 
 
-def is_transient(exc: BaseException, remote: bool = True) -> bool:
-    """True for failures of the store itself (unreachable, timed out, 5xx), not of our input.
-
-    A generic MLflow error (``INTERNAL_ERROR``) is the store's fault only on a server; from a
-    local database it is a bug or bad input and must not be hidden in the outbox.
-    """
-    import requests
-
-    if isinstance(
-        exc,
-        requests.exceptions.ConnectionError
-        | requests.exceptions.Timeout
-        | ConnectionError
-        | TimeoutError,
-    ):
-        return True
-    from mlflow.exceptions import MlflowException
-
-    if isinstance(exc, MlflowException):
-        if exc.error_code in ("TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED") or (
-            remote and exc.error_code == "INTERNAL_ERROR"
-        ):
-            return True
-        text = str(exc)
-        return "API request to" in text and "failed with exception" in text
-    try:
-        from sqlalchemy.exc import OperationalError
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(exc, OperationalError)
+def inline() -> bool:
+    """Replay in the caller's thread: test mode (errors raise) or ``MODELER_BACKGROUND=0``."""
+    return test_mode() or os.environ.get("MODELER_BACKGROUND", "1") == "0"
 
 
-def dataset_inputs(records: list[dict[str, Any]]) -> list[Any]:
-    """MLflow ``DatasetInput`` objects from plain dicts (also used by the outbox replay)."""
-    from mlflow.entities import Dataset, DatasetInput, InputTag
-
-    inputs = []
-    for rec in records:
-        ds = Dataset(
-            name=rec["name"],
-            digest=rec["digest"][:36],
-            source_type=rec["source_type"],
-            source=rec["source"],
-            schema=rec.get("schema"),
-            profile=rec.get("profile"),
-        )
-        inputs.append(DatasetInput(ds, tags=[InputTag("mlflow.data.context", rec["context"])]))
-    return inputs
-
-
-@contextmanager
-def use_tracking_uri(uri: str) -> Iterator[None]:
-    """MLflow's fluent API on ``uri`` for a moment; the user's settings come back intact.
-
-    (MLflow's own ``_use_tracking_uri`` deletes ``MLFLOW_TRACKING_URI`` from the
-    environment when no URI had been set in code, so later runs would go elsewhere.)
-    """
-    import os
-
-    import mlflow
-    from mlflow.tracking._tracking_service import utils
-
-    saved_env = os.environ.get("MLFLOW_TRACKING_URI")
-    saved = utils._tracking_uri
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(saved)  # type: ignore[arg-type]
-        if saved_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = saved_env
-
-
-def _down(uri: str) -> bool:
+def uploader() -> Uploader:
     from modeler.state import SESSION
 
-    return SESSION.down_until.get(uri, 0.0) > time.monotonic()
-
-
-def _mark_down(uri: str) -> None:
-    """A server that failed is skipped for a while; a local database is tried each time."""
-    from modeler.state import SESSION
-
-    if uri.startswith(("http://", "https://")):
-        SESSION.down_until[uri] = time.monotonic() + DOWN_SECONDS
+    return SESSION.uploader
 
 
 class RunWriter:
-    """Writes one MLflow run; every write is batched, bounded, and never lost."""
+    """Writes one MLflow run through its journal."""
 
-    def __init__(
-        self,
-        client: Any,
-        run_id: str,
-        run_name: str,
-        *,
-        owned: bool,
-        tracking_uri: str,
-        experiment: str = "",
-        outbox: Any = None,
-    ) -> None:
-        self.client = client
-        self.run_id = run_id
-        self.run_name = run_name
-        self.owned = owned  # False when the user started the run: we never end it
+    def __init__(self, journal: Journal, tracking_uri: str) -> None:
+        self.journal = journal
         self.tracking_uri = tracking_uri
-        self.experiment = experiment
-        self.outbox = outbox  # set when the store could not be reached
-        self.remote = tracking_uri.startswith(("http://", "https://"))
         self.errors: list[str] = []
-        self._metrics: list[Any] = []
-        self._last_flush = time.monotonic()
         self._params_logged: set[str] = set()
+
+    @property
+    def run_name(self) -> str:
+        return str(self.journal.meta["run_name"])
+
+    @property
+    def owned(self) -> bool:
+        """False when the user started the run (or it is an earlier run): we never end it."""
+        return self.journal.owned
+
+    @property
+    def run_id(self) -> str | None:
+        """The run's id in the store; waits (bounded) until the uploader created it, None
+        while the store cannot be reached."""
+        return uploader().run_id(self.journal)
 
     # --- lifecycle ---------------------------------------------------------------------------
     @classmethod
     def start(
-        cls, tracking: Tracking, model_type: str, tags: Mapping[str, str] | None = None
+        cls,
+        tracking: Tracking,
+        model_type: str,
+        tags: Mapping[str, str] | None = None,
+        *,
+        sampling: str | None = None,
     ) -> RunWriter:
         """Open a run: the user's active ``mlflow.start_run()`` run if any, else a new one."""
         import mlflow
 
-        from modeler.tracking.store import connect, mlflow_env_defaults
-
-        tags = {"modeler.model_type": model_type, **(tags or {})}
+        tags = {layout.MODEL_TYPE: model_type, **(tags or {})}
         active = mlflow.active_run()
         if active is not None:
-            mlflow_env_defaults()
-            from mlflow.tracking import MlflowClient
+            from modeler.tracking.store import mlflow_env_defaults
 
+            mlflow_env_defaults()
             uri = mlflow.get_tracking_uri()
-            name = active.info.run_name or new_run_name(model_type)
-            writer = cls(
-                MlflowClient(tracking_uri=uri),
-                active.info.run_id,
-                name,
-                owned=False,
-                tracking_uri=uri,
+            journal = Journal.create(
+                tracking_uri=redact_url(uri),
+                experiment=tracking.experiment,
+                run_name=active.info.run_name or model_type,
+                tags={},
+                run_id=active.info.run_id,
+                base=tracking.journal_home,
             )
+            writer = cls(journal, uri)
+            uploader().add(journal, uri, inline=True)  # the user's run: written as we go
             writer.set_tags(tags)
             return writer
-        name = new_run_name(model_type)
-        try:
-            if _down(tracking.uri):
-                raise ConnectionError(f"{tracking.uri} did not answer a moment ago")
-            store = connect(tracking)
-            run = store.client.create_run(store.experiment_id, run_name=name, tags=tags)
-        except Exception as exc:
-            if not is_transient(exc, tracking.uri.startswith(("http://", "https://"))):
-                raise
-            writer = cls(
-                None,
-                "",
-                name,
-                owned=True,
-                tracking_uri=tracking.uri,
-                experiment=tracking.experiment,
-            )
-            writer._fail_over(exc, tags=tags)
-            return writer
-        return cls(
-            store.client,
-            run.info.run_id,
-            name,
-            owned=True,
-            tracking_uri=tracking.uri,
-            experiment=tracking.experiment,
+        journal_id = uuid.uuid4().hex
+        name = run_name(
+            model_type, journal_id, nickname=tags.get(layout.NICKNAME), sampling=sampling
         )
+        journal = Journal.create(
+            tracking_uri=redact_url(tracking.uri),
+            experiment=tracking.experiment,
+            run_name=name,
+            tags=dict(tags),
+            base=tracking.journal_home,
+            journal_id=journal_id,
+        )
+        writer = cls(journal, tracking.uri)
+        uploader().add(journal, tracking.uri, inline=inline())
+        return writer
 
     @classmethod
-    def attach(cls, tracking: Tracking, run_id: str) -> RunWriter:
-        """Write more to an existing run (e.g. a test-set evaluation); its status is kept."""
-        from modeler.tracking.store import connect
+    def attach(
+        cls, tracking: Tracking, run_id: str | None = None, *, to: RunWriter | None = None
+    ) -> RunWriter:
+        """Write more to an existing run (e.g. a test-set evaluation); its status is kept.
 
-        store = connect(tracking)
-        run = store.client.get_run(run_id)
-        return cls(
-            store.client,
-            run_id,
-            run.info.run_name,
-            owned=False,
-            tracking_uri=tracking.uri,
+        ``to``: the writer of a run of this session, whose run may not be in the store yet.
+        """
+        if run_id is None and to is None:
+            raise ValueError("attach needs a run id or a writer")
+        journal = Journal.create(
+            tracking_uri=redact_url(tracking.uri),
             experiment=tracking.experiment,
+            run_name=to.run_name if to is not None else str(run_id),
+            tags={},
+            run_id=run_id,
+            attach_to=to.journal.id if to is not None and run_id is None else None,
+            base=tracking.journal_home,
         )
+        writer = cls(journal, tracking.uri)
+        uploader().add(journal, tracking.uri, inline=inline())
+        return writer
 
-    def end(self, status: str = "FINISHED") -> None:
-        """Flush what is buffered and, for a run we opened, mark it ``status``."""
-        try:
-            self.flush()
-            if self.errors:
-                self.set_tags({"modeler.logging_error": "; ".join(self.errors)[:5000]})
-        finally:
-            if self.owned:
-                end_time = int(time.time() * 1000)
-                self._send(
-                    {"op": "end", "status": status, "end_time": end_time},
-                    "set_terminated",
-                    status,
-                    end_time=end_time,
-                )
+    def poke(self, *, urgent: bool = False) -> None:
+        uploader().poke(self.journal, urgent=urgent)
 
-    # --- the one way out: the store, or the outbox ------------------------------------------
-    def _send(self, op: dict[str, Any], method: str, *args: Any, **kwargs: Any) -> None:
-        """``client.<method>(run_id, *args, **kwargs)``, or keep ``op`` in the outbox."""
-        if self.outbox is None:
-            try:
-                getattr(self.client, method)(self.run_id, *args, **kwargs)
-                return
-            except Exception as exc:
-                if not is_transient(exc, self.remote):
-                    raise
-                self._fail_over(exc)
-        self.outbox.append(op)
+    def returned(self) -> None:
+        """``fit`` returned: a run recovered from this journal counts as FINISHED."""
+        self.journal.append({"op": "returned", "time": int(time.time() * 1000)})
 
-    def _fail_over(self, exc: BaseException, tags: Mapping[str, str] | None = None) -> None:
-        from modeler.tracking.outbox import Outbox
+    def end(self, status: str = "FINISHED", *, wait: bool = True) -> None:
+        """Finish the run (pending evaluations, the model, then ``status``) and upload it.
 
-        _mark_down(self.tracking_uri)
-        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-        self.outbox = Outbox.create(
-            tracking_uri=self.tracking_uri,
-            experiment=self.experiment,
-            run_name=self.run_name,
-            tags=dict(tags or {}),
-            server_run_id=self.run_id or None,
-            reason=reason,
-        )
-        if not self.run_id:
-            self.run_id = f"outbox-{self.outbox.id}"
-        notify(
-            f"modeler: the tracking store {self.tracking_uri} could not be reached ({reason}); "
-            f"run {self.run_name} is kept in {self.outbox.root} and nothing is lost. "
-            "Run `modeler sync` when the store is back.",
-            stacklevel=4,
-        )
+        ``wait=False`` returns at once: the uploader finishes in the background.
+        """
+        from modeler.tracking.finish import finish
+
+        errors = list(self.errors)
+        self.errors.clear()
+
+        def job() -> list[str]:
+            return finish(self.journal, status=status, errors=errors)
+
+        uploader().finish(self.journal, job)
+        if wait:
+            self.wait()
+
+    def wait(self) -> None:
+        """Until this run is in the store (or its store is found down)."""
+        up = uploader()
+        up.wait([self.journal])
+        for message in up.messages():
+            warnings.warn(message, ModelerWarning, stacklevel=3)
 
     # --- params, tags, metrics ------------------------------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log loggable params once each (MLflow params are immutable); others are skipped."""
-        from mlflow.entities import Param
-
         items: dict[str, str] = {}
         for key, value in params.items():
             text = param_value(value)
@@ -314,57 +211,46 @@ class RunWriter:
                 continue
             self._params_logged.add(key)
             items[str(key)[:250]] = text
-        self._send_pairs("params", items, Param)
+        self._pairs("params", items)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        from mlflow.entities import RunTag
-
         items = {
-            k: v if isinstance(v, str) else json.dumps(v, default=str)
+            k: redact_text(v if isinstance(v, str) else json.dumps(v, default=str))
             for k, v in tags.items()
             if v is not None
         }
-        self._send_pairs("tags", items, RunTag)
+        self._pairs("tags", items)
 
-    def _send_pairs(self, kind: str, items: dict[str, str], entity: Any) -> None:
-        """``log_batch`` of params or tags, 100 at a time (MLflow's limit per request)."""
-        keys = list(items)
-        for i in range(0, len(keys), 100):
-            chunk = {k: items[k] for k in keys[i : i + 100]}
-            self._send(
-                {"op": "batch", kind: chunk},
-                "log_batch",
-                **{kind: [entity(k, v) for k, v in chunk.items()]},
-            )
+    def _pairs(self, kind: str, items: dict[str, str]) -> None:
+        if items:
+            self.journal.append({"op": "batch", kind: items})
+            self.poke()
 
-    def log_metrics(
-        self, metrics: Mapping[str, Any], step: int = 0, *, flush: bool = False
-    ) -> None:
-        """Buffer finite scalar metrics; send them every few seconds or when asked."""
+    def rename(self, name: str) -> None:
+        self.journal.meta["run_name"] = name
+        self.journal.append({"op": "name", "name": name})
+        self.poke()
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int = 0, **_: Any) -> None:
+        """Journal numeric metrics now (NaN and infinities included: a diverging loss is a
+        fact of the run); the uploader sends them within a few seconds."""
         now = int(time.time() * 1000)
+        points = []
         for key, value in metrics.items():
             value = _scalar(value)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
-            if math.isfinite(value):
-                self._metrics.append((str(key), float(value), now, int(step)))
-        if flush or time.monotonic() - self._last_flush > FLUSH_SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        from mlflow.entities import Metric
-
-        metrics, self._metrics = self._metrics, []
-        for i in range(0, len(metrics), 1000):
-            chunk = metrics[i : i + 1000]
-            self._send(
-                {"op": "batch", "metrics": chunk}, "log_batch", metrics=[Metric(*m) for m in chunk]
-            )
-        self._last_flush = time.monotonic()
+            value = float(value)
+            if math.isinf(value):  # JSON has no infinity; MLflow stores it as a huge number
+                value = math.copysign(1.7976931348623157e308, value)
+            points.append([str(key), value, now, int(step)])
+        if points:
+            self.journal.append({"op": "batch", "metrics": points})
+            self.poke()
 
     # --- artifacts ------------------------------------------------------------------------------
     def log_files(self, files: Mapping[str, bytes | str], artifact_path: str | None = None) -> None:
-        """Write ``{relative path: content}`` as artifacts in one upload."""
+        """Write ``{relative path: content}`` as artifacts."""
         with tempfile.TemporaryDirectory(prefix="modeler-") as tmp:
             for rel, content in files.items():
                 path = Path(tmp, rel)
@@ -376,16 +262,13 @@ class RunWriter:
             self.log_dir(tmp, artifact_path)
 
     def log_dir(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
-        """Upload a folder's files as artifacts (kept in the outbox if the store is down)."""
-        if self.outbox is None:
-            try:
-                self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
-                return
-            except Exception as exc:
-                if not is_transient(exc, self.remote):
-                    raise
-                self._fail_over(exc)
-        self.outbox.add_files(lambda target: shutil.copytree(local_dir, target), artifact_path)
+        """Copy a folder's files into the journal as artifacts."""
+
+        def fill(target: Path) -> None:
+            shutil.copytree(local_dir, target, dirs_exist_ok=True)
+
+        self.journal.add_files(fill, artifact_path)
+        self.poke()
 
     def log_datasets(self, datasets: list[Any], context: str = "training") -> None:
         """Log ``modeler.state.DatasetRecord`` objects as the run's dataset inputs."""
@@ -396,46 +279,48 @@ class RunWriter:
                 "name": rec.name,
                 "digest": rec.digest,
                 "source_type": "s3" if rec.source.startswith("s3://") else "local",
-                "source": json.dumps({"uri": rec.source}),
+                "source": json.dumps({"uri": redact_url(rec.source)}),
                 "schema": json.dumps({"columns": list(rec.columns)}) if rec.columns else None,
                 "profile": json.dumps({"num_rows": rec.rows}) if rec.rows is not None else None,
                 "context": context,
             }
             for rec in datasets
         ]
-        self._send(
-            {"op": "inputs", "datasets": records}, "log_inputs", datasets=dataset_inputs(records)
-        )
+        self.journal.append({"op": "inputs", "datasets": records})
+        self.poke()
 
     # --- model ------------------------------------------------------------------------------------
-    def log_model(
-        self, flavor: Any, model: Any, *, registered_model_name: str | None = None, **kwargs: Any
-    ) -> Any:
-        """``flavor.log_model`` into this run; in the outbox, ``flavor.save_model`` instead."""
-        if self.outbox is None:
-            try:
-                with self.active():
-                    return flavor.log_model(
-                        model, name="model", registered_model_name=registered_model_name, **kwargs
-                    )
-            except Exception as exc:
-                if not is_transient(exc, self.remote):
-                    raise
-                self._fail_over(exc)
-        self.outbox.add_files(
-            lambda target: flavor.save_model(model, path=str(target), **kwargs), "model"
+    def freeze_model(
+        self,
+        flavor: str,
+        model: Any,
+        *,
+        registered_model_name: str | None = None,
+        signature: Any = None,
+    ) -> None:
+        """Write the model as it is now into the journal (``keras`` or ``sklearn``); it is
+        saved as an MLflow model and logged when the run is finished."""
+        from modeler.tracking.models import freeze
+
+        freeze(
+            self.journal,
+            flavor,
+            model,
+            registered_model_name=registered_model_name,
+            signature=signature,
         )
-        if registered_model_name:
-            self.outbox.append({"op": "register", "name": registered_model_name})
-        return None
 
     @contextmanager
     def active(self) -> Iterator[None]:
-        """Make this run the fluent active run, for ``mlflow.<flavor>.log_model``."""
+        """This run as MLflow's active run for a moment, so fits autologged inside the block
+        write into it (``accuinsight().add_experiment``). Waits until the run is in the store."""
         import mlflow
 
-        current = mlflow.active_run()
-        if current is not None and current.info.run_id == self.run_id:
+        from modeler.tracking.client import use_tracking_uri
+        from modeler.tracking.store import connect
+
+        run_id = self.run_id
+        if run_id is None:  # the store is down: nested fits make runs of their own
             yield
             return
         from mlflow.tracking import fluent
@@ -445,12 +330,12 @@ class RunWriter:
         fluent._active_experiment_id = None
         try:
             with use_tracking_uri(self.tracking_uri):
-                mlflow.start_run(run_id=self.run_id)
+                connect(Tracking(self.tracking_uri, self.journal.meta["experiment"], None))
+                mlflow.start_run(run_id=run_id)
                 try:
                     yield
                 finally:
-                    # end_run marks the run FINISHED; end() sets the final status afterwards
-                    mlflow.end_run()
+                    mlflow.end_run()  # marks it FINISHED; end() sets the final status after
         finally:
             fluent._active_experiment_id = saved_experiment
 
@@ -466,10 +351,19 @@ class RunWriter:
         except Exception as exc:  # logging must never break training
             if test_mode():
                 raise
-            first = str(exc).splitlines()[0][:300] if str(exc) else ""
+            first = redact_text(str(exc).splitlines()[0][:300]) if str(exc) else ""
             message = f"{what}: {type(exc).__name__}: {first}"
             self.errors.append(message)
-            notify(f"modeler could not log {message} (training is unaffected)")
+            warnings.warn(
+                f"modeler could not log {message} (training is unaffected)",
+                ModelerWarning,
+                stacklevel=3,
+            )
+
+    def report(self, messages: list[str]) -> None:
+        """Show warnings of the evaluation (one line each) to the user."""
+        for message in messages:
+            warnings.warn(message, ModelerWarning, stacklevel=3)
 
 
 @contextmanager
@@ -480,8 +374,9 @@ def guard_start(what: str = "the run") -> Iterator[None]:
     except Exception as exc:
         if test_mode():
             raise
-        first = str(exc).splitlines()[0][:300] if str(exc) else ""
-        notify(
+        first = redact_text(str(exc).splitlines()[0][:300]) if str(exc) else ""
+        warnings.warn(
             f"modeler could not log {what}: {type(exc).__name__}: {first} (training is unaffected)",
+            ModelerWarning,
             stacklevel=4,
         )

@@ -1,0 +1,147 @@
+"""Completing runs whose process ended: ``modeler sync``, ``accu.sync()`` and ``accu.autolog()``.
+
+A journal that no live process holds (its lock is free) belongs to a process that ended — killed
+right after ``fit``, an OOM, a restarted kernel, or a normal exit while the store was down. It is
+finished from what it holds (evaluation from the stored scores, the model, FINISHED when ``fit``
+had returned, else KILLED with the epochs logged) and replayed to its store.
+
+    $ modeler sync
+    synced keras-7F3A9C -> http://mlflow:5000 (run 3f2a...)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modeler.errors import JournalError, TrackingError
+from modeler.redact import MASK, redact_url
+from modeler.tracking.journal import Journal, damaged, folders
+
+
+def tracking_uri_for(journal: Journal) -> str:
+    """The store a journal was written for. Its password, never stored, comes from the
+    environment or ``accu.set_tracking`` when they name the same store."""
+    stored = str(journal.meta["tracking_uri"])
+    if MASK not in stored:
+        return stored
+    from modeler import accu
+
+    candidates = [os.environ.get("MLFLOW_TRACKING_URI"), accu._tracking[0]]
+    for uri in candidates:
+        if uri and redact_url(uri) == stored:
+            return uri
+    raise TrackingError(
+        f"{journal.root}: the run is for {stored}, whose password is not kept on disk; set "
+        "MLFLOW_TRACKING_URI to that URL with its password (or MLFLOW_TRACKING_USERNAME / "
+        "MLFLOW_TRACKING_PASSWORD) and sync again"
+    )
+
+
+def _claim(root: Path) -> tuple[Journal | None, str | None]:
+    """(journal, None), (None, None) when a live process holds it, or (None, problem)."""
+    try:
+        return Journal.claim(root), None
+    except JournalError as exc:
+        return None, str(exc)
+
+
+def adopt_orphans(base: Path | None = None) -> tuple[list[str], list[str]]:
+    """Hand every orphaned journal to the background uploader. Returns (run names, problems)."""
+    from modeler.state import SESSION
+    from modeler.tracking.finish import finish
+
+    uploader = SESSION.uploader
+    names: list[str] = []
+    problems: list[str] = []
+    for root in folders(base):
+        if uploader.owns(root.name):
+            continue
+        journal, problem = _claim(root)
+        if problem:
+            problems.append(problem)
+        if journal is None:
+            continue
+        try:
+            uri = tracking_uri_for(journal)
+        except TrackingError as exc:
+            problems.append(str(exc))
+            journal.unlock()
+            continue
+
+        def job(j: Journal = journal) -> list[str]:
+            return finish(j, recovered=True)
+
+        uploader.adopt(journal, uri, job)
+        names.append(str(journal.meta["run_name"]))
+    return names, problems
+
+
+@dataclass
+class SyncResult:
+    """What ``sync`` did: run ids now complete in their stores, and what could not be done."""
+
+    synced: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def sync(base: Path | None = None, *, echo: Callable[[str], Any] = print) -> SyncResult:
+    """Finish and replay every journal no live process holds, now, in this thread."""
+    from modeler.state import SESSION
+    from modeler.tracking.finish import finish
+    from modeler.tracking.replay import Replayer, StoreUnavailable
+
+    uploader = SESSION.uploader
+    result = SyncResult()
+    for journal in uploader.retry():  # this process's own runs, kept while a store was down
+        name = journal.meta["run_name"]
+        result.failed.append(f"{name}: its store still does not answer")
+        echo(f"not synced {name}: its store still does not answer ({journal.root} was kept)")
+    for message in uploader.messages():
+        echo(message)
+    for root in folders(base):
+        if uploader.owns(root.name):  # this process's own runs: the uploader has them
+            continue
+        journal, problem = _claim(root)
+        if problem:
+            result.failed.append(problem)
+            echo(f"damaged: {problem}")
+        if journal is None:
+            if not problem:
+                result.busy.append(str(root))
+                echo(f"{root}: being written by a running process; left to it")
+            continue
+        name = journal.meta["run_name"]
+        try:
+            uri = tracking_uri_for(journal)
+            for message in finish(journal, recovered=True):
+                echo(message)
+            replayer = Replayer(journal, uri, resume=True)
+            complete = replayer.replay()
+        except (StoreUnavailable, TrackingError) as exc:
+            result.failed.append(f"{name}: {exc}")
+            echo(f"not synced {name}: {exc} ({root} was kept; run `modeler sync` again)")
+            journal.unlock()
+            continue
+        if complete:
+            journal.remove()
+            result.synced.append(str(replayer.run_id))
+            echo(f"synced {name} -> {redact_url(uri)} (run {replayer.run_id})")
+        else:
+            journal.unlock()
+    for path, reason in damaged(base):
+        message = f"{path}: set aside earlier: {reason}"
+        if not any(str(path) in failure for failure in result.failed):
+            result.failed.append(message)
+            echo(f"damaged: {message} (fix or delete it)")
+    if not (result.synced or result.failed or result.busy):
+        echo("nothing to sync: every run is in its store")
+    return result
