@@ -156,6 +156,12 @@ class Comparison:
         LogisticRegression-sm-3F2A     0.9512*  0.8123* [0.7705, 0.8530]  ...
         """
         columns = [c for c in self.table.columns if c != "Run" and not _is_detail(c)]
+        constant = {
+            c: self.table[c].iloc[0]
+            for c in ("Sampling", "Threshold")
+            if c in columns and len(self.table) > 1 and self.table[c].nunique(dropna=False) == 1
+        }
+        columns = [c for c in columns if c not in constant]  # said once, below the table
         marked = _best_rows(self.table)
         rows = [columns]
         for i, (_, row) in enumerate(self.table.iterrows()):
@@ -173,6 +179,10 @@ class Comparison:
         ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         lines.append("(* best in column; ~ not distinguishable from the best)")
+        if "Threshold" in constant:
+            lines.append(f"precision, recall and F1 at threshold {constant['Threshold']:.4g}")
+        if "Sampling" in constant:
+            lines.append(f"sampling: {constant['Sampling']} for every run")
         if self.cheapest is not None:
             lines.append(f"cheapest: {self.cheapest}")
         if self.evidence is not None and not self.evidence.paired and len(self.table) > 1:

@@ -426,6 +426,9 @@ def test_best_of_each_column_is_marked(runs, tmp_path):
     best_line = next(ln for ln in text.splitlines() if ln.startswith(report.best["PR-AUC"]))
     assert f"{table['PR-AUC'].max():.4f}*" in best_line
     assert "(* best in column" in text
+    # a column with one value for every run is said once, under the table
+    assert "precision, recall and F1 at threshold 0.5" in text
+    assert "Threshold" not in text.splitlines()[0] and "Sampling" in text.splitlines()[0]
 
 
 def test_intervals_sit_beside_their_values(runs, tmp_path):
