@@ -597,8 +597,12 @@ class _Exact:
             local.unpersist()
 
     def _buckets(self) -> int:
-        conf = self.source.df.sparkSession.conf.get("spark.sql.shuffle.partitions") or "200"
-        return max(1, int(conf))
+        """As many buckets as shuffle partitions (the cores' count where that is "auto")."""
+        spark = self.source.df.sparkSession
+        conf = spark.conf.get("spark.sql.shuffle.partitions") or ""
+        if conf.isdigit():
+            return max(1, int(conf))
+        return max(1, 2 * spark.sparkContext.defaultParallelism)
 
     def _totals(self) -> dict[str, Any]:
         """One scan of the rows: counts, bad values, sums at the threshold, bucket edges."""

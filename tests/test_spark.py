@@ -20,6 +20,7 @@ pytest.importorskip("pyspark")
 if shutil.which("java") is None:  # pragma: no cover - Java 17 is on the test machines
     pytest.skip("pyspark needs Java (java not on PATH)", allow_module_level=True)
 
+from pyspark.sql import Row
 from sklearn.metrics import (
     average_precision_score,
     precision_recall_curve,
@@ -183,10 +184,21 @@ def _polyline_area(x: list[float], y: list[float]) -> float:
     return float(np.sum(np.diff(x) * (np.asarray(y[1:]) + np.asarray(y[:-1])) / 2))
 
 
-def test_too_many_points_for_the_driver_keeps_real_points_of_each_curve(spark):
+def test_too_many_points_for_the_driver_keeps_real_points_of_each_curve(spark, monkeypatch):
     y, s, amount, _ = _fraud(15_000, seed=4, rate=0.3)  # ~10,000 ROC corners
+    df = _frame(spark, y=y, s=s, amount=amount)
+    # Count what reaches the driver, nested points included, outside the code under test.
+    received = []
+    collect = type(df).collect
+
+    def counting(self):
+        rows = collect(self)
+        received.extend(max(1, sum(isinstance(v, Row) for v in r)) for r in rows)
+        return rows
+
+    monkeypatch.setattr(type(df), "collect", counting)
     ev = spark_evaluation(
-        _frame(spark, y=y, s=s, amount=amount),
+        df,
         label_col="y",
         score_col="s",
         fn_cost_col="amount",
@@ -194,6 +206,8 @@ def test_too_many_points_for_the_driver_keeps_real_points_of_each_curve(spark):
         max_points=50,
         max_collect=400,
     )
+    monkeypatch.undo()
+    assert sum(received) <= 3 * 400 + 20
     metrics, curves = evaluate_binary(y, s, max_points=50)
     cost_metrics, cost_curve = cost_report(y, s, Costs(fn=amount, fp=5.0), 0.5, max_points=50)
     assert ev.exact_points == {"roc": False, "pr": False, "cost": False}
