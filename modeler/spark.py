@@ -899,7 +899,7 @@ class _Exact:
 
         cost_curve = None
         if opts.costs:
-            cost_metrics, cost_curve = self._cost(points, t, sums, chosen("cost"))
+            cost_metrics, cost_curve = self._cost(points, t, sums, chosen("cost"), exact["cost"])
             metrics.update(cost_metrics)
         bounds = dict.fromkeys(
             ("roc_auc", "pr_auc", *(("cost_at_optimal",) if opts.costs else ())), 0.0
@@ -914,8 +914,11 @@ class _Exact:
             rows_collected=self.collected,
         )
 
-    def _cost(self, points, t, sums, rows: list[Row]) -> tuple[dict[str, float], dict]:
-        """The cost sweep: "flag nothing", then the chosen points, the optimum among them."""
+    def _cost(
+        self, points, t, sums, rows: list[Row], every_point: bool
+    ) -> tuple[dict[str, float], dict]:
+        """The cost sweep: "flag nothing", then the chosen points (``every_point``: all of
+        them), and the optimum, which is always among them."""
         from pyspark.sql import functions as F
 
         assert self.opts.fp is not None
@@ -924,8 +927,9 @@ class _Exact:
         # the highest threshold of (nearly) minimal cost: the fewest flags
         best_row = None
         if total_fn > bound:
-            best_row = next((r for r in rows if r["cost"] <= bound), None)
-            if best_row is None:  # not among the points that came back: ask for it
+            if every_point:  # in decreasing threshold: the first one
+                best_row = next(r for r in rows if r["cost"] <= bound)
+            else:  # the slices may have left it out: ask for it
                 point = F.struct("idx", "s", "ctp", "cfp", "cost")
                 best_row = (
                     points.filter(F.col("cost") <= F.lit(bound))
@@ -933,7 +937,8 @@ class _Exact:
                     .collect()[0]["best"]
                 )
                 self.collected += 1
-                rows = sorted([*rows, best_row], key=lambda r: r["idx"])
+                if all(r["idx"] != best_row["idx"] for r in rows):
+                    rows = sorted([*rows, best_row], key=lambda r: r["idx"])
         thresholds = np.array([_flag_nothing(t), *(r["s"] for r in rows)], dtype=np.float64)
         cost = np.array([total_fn, *(r["cost"] for r in rows)], dtype=np.float64)
         if best_row is None:
