@@ -118,7 +118,9 @@ def evaluate_spark(
     number) what a false alarm costs, ``tp_gain_col`` (optional) what a caught positive gains;
     the metrics then also hold cost, cost_optimal_threshold, cost_at_optimal, savings and
     precision / recall / f1 at the optimum. ``max_collect`` (default ``50 * max_points``) caps
-    the rows per curve that reach the driver.
+    the rows per curve that reach the driver. ``df`` is read twice (binned: once, twice when
+    scores leave [0, 1]): cache it first when it is costly to compute, e.g. a model's
+    ``transform``.
 
     >>> metrics, curves, cost = evaluate_spark(df, label_col="y", score_col="p")  # doctest: +SKIP
 
