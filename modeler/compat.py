@@ -407,11 +407,18 @@ class accuinsight:  # the original's name, so notebooks keep their import line
         self, model: Any, nickname: str | None, X_val: Any, y_val: Any, exp: ExperimentRun
     ) -> str | None:
         from modeler.evaluation.metrics import check_threshold
-        from modeler.tracking.autolog import evaluate_into, hooks_of, model_type_of, run_of
+        from modeler.tracking.autolog import (
+            evaluate_into,
+            hooks_of,
+            model_type_of,
+            run_of,
+            writer_of,
+        )
         from modeler.tracking.writer import RunWriter
 
-        self._accu.wait()  # the fit's run may still be finishing in the background
         hooks = hooks_of(self._accu)
+        hooks.evaluated(writer_of(hooks, model))  # it is evaluated here: nothing to warn about
+        self._accu.wait()  # the fit's run may still be finishing in the background
         tracking = self._accu.tracking()
         earlier = run_of(self._accu, model)
         if earlier is not None:

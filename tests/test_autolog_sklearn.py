@@ -98,14 +98,31 @@ def test_resample_then_fit_records_sampling(autolog, data):
     assert sampling["after"] == {"0": int((y == 1).sum()), "1": int((y == 1).sum())}
 
 
+def test_a_run_left_without_evaluation_is_named_once_at_the_next_wait(autolog, data):
+    X, y, _, _ = data
+    store = autolog()
+    LogisticRegression(max_iter=500).fit(X, y)
+    with pytest.warns(ModelerWarning, match=r"has no eval\.\* metrics") as caught:
+        accu.wait()
+    run = store.only_run()
+    assert sum(run.info.run_name in str(w.message) for w in caught) == 1
+    assert run.data.tags["modeler.eval_source"] == "none"
+
+
 def test_evaluate_attaches_to_the_models_run_and_scores_make_their_own(autolog, data):
     import mlflow
 
     X, y, Xv, yv = data
     store = autolog()
-    with pytest.warns(ModelerWarning, match="no validation data"):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         clf = LogisticRegression(max_iter=500).fit(X, y)
-    metrics = accu.evaluate(clf, Xv, yv)
+        metrics = accu.evaluate(clf, Xv, yv)
+        accu.wait()
+    # it was evaluated after all: no warning says its run has no eval.* metrics
+    assert not [w for w in caught if "no eval.* metrics" in str(w.message)]
     run = store.only_run()
     assert run.data.tags["modeler.eval_source"] == "explicit"
     assert run.data.metrics["eval.roc_auc"] == pytest.approx(metrics["roc_auc"])

@@ -297,9 +297,8 @@ def _printed_lines(nb) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    reason="issue 15 item 5 (tracking): a six-model notebook still prints TensorFlow retracing "
-    "warnings from our predictions, MLflow's pickle/skops warning, the 'no eval.* metrics' "
-    "warning though add_experiment adds them, and tqdm's IProgress warning",
+    reason="issue 15 item 5: a six-model notebook still prints TensorFlow retracing warnings "
+    "caused by our predictions",
     strict=False,
 )
 def test_a_six_model_notebook_prints_little(run_notebook):

@@ -155,6 +155,23 @@ def _install(hooks: Hooks) -> None:
     from modeler.tracking.loaders import patch_loaders
 
     patch_loaders(hooks)
+    _quiet_progress_bars()
+
+
+def _quiet_progress_bars() -> None:
+    """MLflow imports ``tqdm.auto`` (via ``mlflow.genai``) the first time a model is saved; in
+    a notebook without ipywidgets that import warns "IProgress not found" into the cell. It is
+    imported here once, that warning silenced for this import only, so it never shows."""
+    import warnings
+
+    if "tqdm.auto" in sys.modules:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import tqdm.auto  # noqa: F401
+        except ImportError:
+            pass
 
 
 def _patch(hooks: Hooks, framework: str) -> None:
@@ -205,7 +222,7 @@ def evaluate(
     threshold = check_threshold(hooks.options.threshold if threshold is None else threshold)
     is_scores = _is_scores(model)
     tracking = hooks.tracking()
-    earlier = None if is_scores or run_id is not None else _run_of(hooks, model)
+    earlier = None if is_scores or run_id is not None else writer_of(hooks, model)
     if run_id is None and earlier is None and not is_scores:
         run_id = _loaded_from(hooks, model)  # mlflow.*.load_model("runs:/...", "models:/...")
     if run_id is not None:
@@ -280,6 +297,8 @@ def evaluate_into(
     costs = hooks.options.costs if costs is None else costs
     frame = X if hasattr(X, "columns") else None
     tags = {"modeler.eval_source": "explicit"}
+    if not _is_scores(model):
+        hooks.evaluated(writer_of(hooks, model))
     if _is_scores(model) or _is_keras(model):
         outputs = np.asarray(model) if _is_scores(model) else predict_keras(model, X)
         return log_evaluation(
@@ -341,7 +360,8 @@ def predict_keras(model: Any, X: Any) -> Any:
     return predict(model, X)
 
 
-def _run_of(hooks: Hooks, model: Any) -> Any:
+def writer_of(hooks: Hooks, model: Any) -> Any:
+    """The run writer autolog used for ``model`` in this session, or None."""
     try:
         return hooks.runs.get(model)
     except TypeError:
@@ -357,7 +377,7 @@ def _loaded_from(hooks: Hooks, model: Any) -> str | None:
 
 def run_of(accu: Any, model: Any) -> str | None:
     """The id of the run autolog made for ``model`` in this session, or None."""
-    writer = _run_of(hooks_of(accu), model)
+    writer = writer_of(hooks_of(accu), model)
     return writer.run_id if writer is not None else None
 
 

@@ -74,6 +74,8 @@ class Hooks:
         self.loaded: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         self.last_writer: RunWriter | None = None
         self.pipeline_samplings: list[dict[str, Any]] = []
+        # runs fitted without validation data and not evaluated since: journal id -> warning
+        self.unevaluated: dict[str, str] = {}
 
     @property
     def last_run_id(self) -> str | None:
@@ -176,7 +178,7 @@ class Hooks:
         with guard_start("end of run"):
             writer.returned()
             writer.end("FINISHED", wait=inline() or not writer.owned)
-        self.show_messages()
+        self.show_messages(pending=False)
 
     def finish(self, writer: RunWriter, status: str) -> None:
         """End the run (fit failed or was interrupted); never an exception in the user's fit."""
@@ -189,7 +191,26 @@ class Hooks:
         uploader().wait()
         self.show_messages()
 
-    def show_messages(self) -> None:
-        """Warnings the background uploader kept for the user's thread."""
-        for message in uploader().messages():
+    def note_unevaluated(self, writer: RunWriter, model_type: str) -> None:
+        """The run has no held-out evaluation. Said at the next fit, ``wait`` or ``compare``
+        unless ``accu.evaluate`` / ``add_experiment`` adds one first (then nothing is said)."""
+        self.unevaluated[writer.journal.id] = (
+            f"modeler: run {writer.run_name} ({model_type}) has no eval.* metrics: it was "
+            "fitted without validation data and nothing evaluated it since (use "
+            "accu.evaluate(model, X_val, y_val), or accu.autolog(validation=(X_val, y_val)) "
+            "before fitting)"
+        )
+
+    def evaluated(self, writer: RunWriter | None) -> None:
+        if writer is not None:
+            self.unevaluated.pop(writer.journal.id, None)
+
+    def show_messages(self, *, pending: bool = True) -> None:
+        """Warnings the background uploader kept for the user's thread and, with ``pending``,
+        those about runs left without an evaluation."""
+        messages = uploader().messages()
+        if pending:
+            messages += list(self.unevaluated.values())
+            self.unevaluated.clear()
+        for message in messages:
             warnings.warn(message, ModelerWarning, stacklevel=4)

@@ -89,17 +89,10 @@ def save_flavor(journal: Journal, op: dict[str, Any]) -> dict[str, Any]:
         )
     else:
         import cloudpickle
-        import mlflow.sklearn
 
         with open(snapshot / SKLEARN_FILE, "rb") as fh:
             model = cloudpickle.load(fh)
-        mlflow.sklearn.save_model(
-            model,
-            str(folder),
-            pip_requirements=meta["pip_requirements"],
-            serialization_format="cloudpickle",
-            signature=signature,
-        )
+        _save_sklearn(model, folder, meta["pip_requirements"], signature)
     fsync_tree(folder)
     done = {
         "op": "model",
@@ -109,6 +102,44 @@ def save_flavor(journal: Journal, op: dict[str, Any]) -> dict[str, Any]:
     }
     journal.append(done)
     return done
+
+
+def _save_sklearn(model: Any, folder: Any, requirements: list[str], signature: Any) -> None:
+    """skops when it can write the model (loading it then runs no code from the file), else
+    cloudpickle. skops reconstructs only the types it is told to trust: those of this very
+    model, listed in the MLmodel file so ``mlflow.sklearn.load_model`` needs no argument."""
+    import mlflow.sklearn
+
+    try:
+        import skops
+        import skops.io
+
+        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    except Exception:  # skops missing, or a model it cannot write (a lambda inside, say)
+        trusted = None
+    if trusted is not None:
+        reqs = [r for r in requirements if not r.startswith("cloudpickle==")]
+        try:
+            mlflow.sklearn.save_model(
+                model,
+                str(folder),
+                pip_requirements=[*reqs, f"skops=={skops.__version__}"],
+                serialization_format="skops",
+                skops_trusted_types=trusted,
+                signature=signature,
+            )
+            return
+        except Exception:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+    mlflow.sklearn.save_model(
+        model,
+        str(folder),
+        pip_requirements=requirements,
+        serialization_format="cloudpickle",
+        signature=signature,
+    )
 
 
 class _SavedKeras:

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import functools
 import json
-import warnings
 from typing import Any
 
 import numpy as np
 
-from modeler.errors import ModelerWarning
 from modeler.tracking.hooks import Hooks, nested, nesting
 
 
@@ -163,13 +161,7 @@ class SklearnFit:
         if hooks.options.validation is None:
             with writer.guard("tags"):
                 writer.set_tags({"modeler.eval_source": "none"})
-            warnings.warn(
-                f"modeler: {type(est).__name__} was fitted with no validation data, so the run "
-                "has no eval.* metrics (use accu.autolog(validation=(X_val, y_val)) or "
-                "accu.evaluate(model, X_val, y_val))",
-                ModelerWarning,
-                stacklevel=4,
-            )
+            hooks.note_unevaluated(writer, type(est).__name__)
         samplings = list(hooks.pipeline_samplings)
         # Before fit returns: validation scores and the estimator exactly as fit leaves it.
         self._freeze(samplings)

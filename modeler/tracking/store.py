@@ -29,6 +29,8 @@ def mlflow_env_defaults() -> None:
     # MLflow prints a "View run ... at <url>" line per run against a server: from the
     # background thread into whatever cell runs, and with the URL's password if it has one
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # progress bars of artifact transfers, drawn by the background thread into any cell
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(1, request_timeout()))))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
