@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modeler import layout
 from modeler.config import Tracking, test_mode
 from modeler.errors import CompareError, ModelerWarning, RunNotFoundError, TrackingError
 from modeler.evidence import Evidence, RunScores
@@ -45,11 +46,12 @@ if TYPE_CHECKING:
 
 MAX_RUNS = 10
 DEFAULT_TOP = 10
-COMPARISON_TAG = "modeler.comparison"
-CURVES_PATH = "eval/curves.json"
-COST_CURVE_PATH = "eval/cost_curve.json"
-SCORES_PATH = "eval/scores.parquet"
-DECISION_METRIC = "eval.decision_threshold"
+# The run layout's names (docs/run-layout.md); the companion experiment's tags below are ours.
+COMPARISON_TAG = layout.COMPARISON
+CURVES_PATH = layout.CURVES_PATH
+COST_CURVE_PATH = layout.COST_CURVE_PATH
+SCORES_PATH = layout.SCORES_PATH
+DECISION_METRIC = layout.metric("decision_threshold")
 UNSTABLE_TAG = "modeler.threshold_unstable"
 CI_LOW, CI_HIGH = ".ci_low", ".ci_high"  # eval.<name>.ci_low / .ci_high: 95% intervals
 # Where reports go: a companion experiment, linked both ways by tags.
@@ -495,7 +497,7 @@ def _by_version(ident: str, by_name: dict[str, list[Any]]) -> Any:
     if m is None:
         return None
     for run in by_name.get(m["name"], []):
-        if run.data.tags.get("modeler.model_version") == ident:
+        if run.data.tags.get(layout.MODEL_VERSION) == ident:
             return run
     return None
 
@@ -551,7 +553,7 @@ class _Loaded:
 
     @property
     def version(self) -> str:
-        return self.run.data.tags.get("modeler.model_version") or self.name
+        return self.run.data.tags.get(layout.MODEL_VERSION) or self.name
 
     @property
     def positive_rate(self) -> float:
@@ -567,10 +569,10 @@ def _skip_reason(run: Any) -> str | None:
     tags = run.data.tags
     if tags.get(COMPARISON_TAG) == "true":
         return "a comparison report, not a model run"
-    task = tags.get("modeler.task")
+    task = tags.get(layout.TASK)
     if task is not None and task != "binary":
         return f"task is {task!r}: only binary runs have PR/ROC curves to overlay"
-    if tags.get("modeler.eval_source") == "none":
+    if tags.get(layout.EVAL_SOURCE) == "none":
         return "no evaluation (fitted without validation data), so no eval/curves.json"
     return None
 
@@ -670,7 +672,7 @@ def _load(client: Any, uri: str, runs: list[Any]) -> tuple[list[_Loaded], list[t
 # --- table ------------------------------------------------------------------------------------
 def _threshold(item: _Loaded) -> float:
     try:
-        return float(item.run.data.tags["modeler.threshold"])
+        return float(item.run.data.tags[layout.THRESHOLD])
     except (KeyError, ValueError):
         return float(item.curves.get("threshold", math.nan))
 
@@ -683,7 +685,7 @@ def decision_threshold(item: _Loaded) -> float | None:
 
 def _sampling(run: Any) -> str:
     """How the training data was balanced: the sampler, class weights, or none."""
-    raw = run.data.tags.get("modeler.sampling")
+    raw = run.data.tags.get(layout.SAMPLING)
     if raw:
         try:
             records = json.loads(raw)

@@ -820,3 +820,40 @@ def test_no_stray_warnings(runs, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ModelerWarning)
         run_compare(runs, tmp_path, ids(runs, "tree", "lr_weak"), log_report=False)
+
+
+def test_autologged_runs_compare_with_exact_points_and_evidence(tmp_path):
+    """The writer's own runs (accu.autolog on the embedded store), compared end to end."""
+    from mlflow.tracking import MlflowClient
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+
+    X, y = make_classification(
+        n_samples=4000, n_features=6, weights=[0.95], flip_y=0.01, random_state=1
+    )
+    X_fit, y_fit, X_val, y_val = X[:2000], y[:2000], X[2000:], y[2000:]
+    accu.set_tracking(None, "auto")
+    try:
+        accu.autolog(validation=(X_val, y_val), costs=COSTS, log_models=False)
+        LogisticRegression(C=0.05).fit(X_fit, y_fit)
+        GaussianNB().fit(X_fit, y_fit)
+        accu.wait()
+    finally:
+        accu.autolog(disable=True)
+    report = accu.compare(experiment="auto", output_dir=tmp_path / "auto")
+    assert len(report.table) == 2 and not report.skipped
+    assert report.evidence.paired, report.evidence.reason
+    assert {"PR-AUC vs best", "Cost vs best"} <= set(report.table.columns)
+    client = MlflowClient(accu.tracking().uri)
+    for entry, run_id in zip(_page_data(report)["runs"], report.run_ids, strict=True):
+        assert entry["exact"]  # from the run's eval/scores.parquet
+        metrics = client.get_run(run_id).data.metrics
+        # the page's point at the decision threshold costs what the run logged there
+        assert entry["decision"] == metrics["eval.decision_threshold"]
+        at = min(t for t in entry["t"] if t >= entry["decision_at"])
+        cost = entry["cost"][entry["t"].index(at)]
+        assert cost == pytest.approx(metrics["eval.cost_at_decision"], rel=1e-6)
+    home = client.get_experiment_by_name("auto")
+    assert client.get_run(report.run_id).info.experiment_id != home.experiment_id
+    assert len(client.search_runs([home.experiment_id])) == 2  # models only

@@ -1,8 +1,9 @@
 """What a user sees in MLflow 3.17's own UI, checked in Debian's Chromium through Playwright.
 
-An ``mlflow server`` on a temporary SQLite store (127.0.0.1) holds five evaluated runs, logged
-in the run layout (``eval.pr_curve`` / ``eval.roc_curve`` histories included), and one
-comparison report. Then, at a 1400 x 1000 window with MLflow's default panels:
+An ``mlflow server`` on a temporary SQLite store (127.0.0.1) holds five autologged fits
+(scikit-learn and imbalanced-learn, with costs, on one validation set: curve histories, short
+names, scores.parquet, everything the writer logs) and one comparison report of them. Then, at
+a 1400 x 1000 window with MLflow's default panels:
 
 - the chart view of the models' experiment shows the ``eval.pr_curve`` chart with one line per
   run, each in its run's colour;
@@ -21,56 +22,69 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from test_compare import COSTS, log_scored_run
 from test_report_browser import browser  # noqa: F401  (the session's Chromium)
 
 WINDOW = {"width": 1400, "height": 1000}
 LOAD_S = 60  # the UI's first load in a fresh browser profile can take a while on two cores
 
 
-def _names() -> list[str]:
-    """Run names as the writer makes them: <nickname>-<model type>-<sampling>-<suffix>."""
-    try:
-        from modeler.tracking.naming import run_name
-    except ImportError:  # the names it gives these four runs
-        return ["keras-smote-7F3A9C", "v2-keras-0B12EE", "LogisticRegression-5AD01C",
-                "RandomForest-down-E91B2D", "keras-cw-C0FFEE"]  # fmt: skip
-    ids = ["7f3a9c00" * 4, "0b12ee9f" * 4, "5ad01c44" * 4, "e91b2d70" * 4, "c0ffee12" * 4]
-    return [
-        run_name("keras", ids[0], sampling="SMOTE"),
-        run_name("keras", ids[1], nickname="v2"),
-        run_name("LogisticRegression", ids[2]),
-        run_name("RandomForestClassifier", ids[3], sampling="RandomUnderSampler"),
-        run_name("keras", ids[4], sampling="class_weight"),
-    ]
-
-
 @pytest.fixture(scope="module")
 def ui(mlflow_server, tmp_path_factory):
-    """Five evaluated runs in experiment "ui-fraud-<n>" and a comparison of them, on a server."""
+    """Five autologged scikit-learn / imbalanced-learn fits with costs on one validation set,
+    on the server, and a comparison of them."""
+    from imblearn.over_sampling import SMOTE
+    from imblearn.pipeline import Pipeline
+    from imblearn.under_sampling import RandomUnderSampler
     from mlflow.tracking import MlflowClient
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.tree import DecisionTreeClassifier
 
+    from modeler import accu
     from modeler.compare import compare
-    from modeler.config import resolve_tracking
 
+    name = f"ui-fraud-{time.time_ns()}"
+    X, y = make_classification(
+        n_samples=6000, n_features=8, weights=[0.96], flip_y=0.01, class_sep=0.9, random_state=0
+    )
+    X_fit, y_fit, X_val, y_val = X[:3000], y[:3000], X[3000:], y[3000:]
+    amounts = np.random.default_rng(0).lognormal(4.0, 1.0, len(y_val))
+    models = [
+        LogisticRegression(C=0.01),
+        Pipeline([("down", RandomUnderSampler(random_state=0)),
+                  ("rf", RandomForestClassifier(n_estimators=30, random_state=0))]),
+        GaussianNB(),
+        DecisionTreeClassifier(max_depth=3, random_state=0),
+        Pipeline([("smote", SMOTE(random_state=0)), ("lr", LogisticRegression())]),
+    ]  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path_factory.mktemp("ui-fits"))  # the runs' journals go here
+        accu.set_tracking(mlflow_server.url, name)
+        try:
+            accu.autolog(
+                validation=(X_val, y_val), costs={"fn": amounts, "fp": 5.0}, log_models=False
+            )
+            for model in models:
+                model.fit(X_fit, y_fit)
+            accu.wait()
+            tracking = accu.tracking()
+        finally:
+            accu.autolog(disable=True)
+            accu.set_tracking(None, None)
     client = MlflowClient(mlflow_server.url)
-    exp_id = client.create_experiment(f"ui-fraud-{time.time_ns()}")
-    name = client.get_experiment(exp_id).name
-    rng = np.random.default_rng(3)
-    n = 3000
-    y = (rng.random(n) < 0.04).astype(np.int8)
-    names = _names()
-    run_ids = []
-    for k, run_name in enumerate(names):
-        s = (1 / (1 + np.exp(-(rng.normal(-3, 1.2, n) + (1.0 + 0.8 * k) * y)))).astype(np.float32)
-        run_ids.append(log_scored_run(client, exp_id, y, s, name=run_name, costs=COSTS))
-    out = tmp_path_factory.mktemp("ui-report")
-    report = compare(run_ids, tracking=resolve_tracking(mlflow_server.url, name), output_dir=out)
+    exp_id = client.get_experiment_by_name(name).experiment_id
+    runs = client.search_runs([exp_id], order_by=["attributes.start_time ASC"])
+    assert len(runs) == len(models), [r.info.run_name for r in runs]
+    run_ids = [r.info.run_id for r in runs]
+    report = compare(run_ids, tracking=tracking, output_dir=tmp_path_factory.mktemp("ui-report"))
+    assert report.evidence.paired, report.evidence.reason  # one validation set: paired
     return {
         "url": mlflow_server.url,
         "experiment_id": exp_id,
         "run_ids": run_ids,
-        "names": names,
+        "names": [r.info.run_name for r in runs],
         "report": report,
     }
 
@@ -167,8 +181,8 @@ def test_runs_table_lists_the_models_only(ui, page):
 @pytest.mark.browser
 @pytest.mark.xfail(
     reason="MLflow shows about 146 px (18 characters) of a run name at its default column "
-    "width; the writer's names for long model types are longer (LogisticRegression-5AD01C is "
-    "cut by 18 px, RandomForest-down-E91B2D by 30 px): modeler/tracking/naming.py",
+    "width; the writer's names for long model types are longer (LogisticRegression-<6 hex> is "
+    "cut by 18 px, RandomForest-down-<6 hex> by 30 px): modeler/tracking/naming.py",
     strict=False,
 )
 def test_runs_table_shows_whole_run_names(ui, page, tmp_path):

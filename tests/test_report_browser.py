@@ -47,15 +47,35 @@ def chromium_path() -> str:
     return path
 
 
+_SHARED: dict = {}
+
+
+def shared_browser():
+    """One headless Chromium under Playwright for the whole session, whichever module asks.
+
+    Playwright's sync API allows one instance per thread; test modules that import the
+    ``browser`` fixture get fixtures of their own, so they share this one object.
+    """
+    if "browser" not in _SHARED:
+        import atexit
+
+        sync_api = pytest.importorskip("playwright.sync_api", reason="pip install 'modeler[dev]'")
+        path = chromium_path()
+        pw = sync_api.sync_playwright().start()
+        _SHARED["browser"] = pw.chromium.launch(executable_path=path, args=FLAGS, headless=True)
+
+        def stop() -> None:
+            _SHARED.pop("browser").close()
+            pw.stop()
+
+        atexit.register(stop)
+    return _SHARED["browser"]
+
+
 @pytest.fixture(scope="session")
-def browser(tmp_path_factory):
+def browser():
     """Headless Chromium under Playwright, one for the session."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install 'modeler[dev]'")
-    path = chromium_path()
-    with sync_api.sync_playwright() as pw:
-        chrome = pw.chromium.launch(executable_path=path, args=FLAGS, headless=True)
-        yield chrome
-        chrome.close()
+    return shared_browser()
 
 
 class Page:
