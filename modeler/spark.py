@@ -79,7 +79,10 @@ class SparkEvaluation:
     ``metrics``, ``curves`` and ``cost_curve`` have the shapes of the in-memory evaluation.
     ``error_bounds``: for roc_auc, pr_auc and (with costs) cost_at_optimal, how far the value
     can be from the exact one (0.0 in exact mode). ``exact_points``: per curve (roc, pr, cost),
-    whether its point list is the in-memory one. ``rows_collected``: rows the driver received.
+    whether its point list is the in-memory one. ``histories``: the ``pr_curve`` and
+    ``roc_curve`` metric histories of ``modeler.evaluation.histories.curve_histories`` (exact
+    mode: equal to them; binned: from the bins' points; empty with one class).
+    ``rows_collected``: rows the driver received.
     """
 
     metrics: dict[str, float]
@@ -88,6 +91,7 @@ class SparkEvaluation:
     exact: bool
     error_bounds: dict[str, float]
     exact_points: dict[str, bool] = field(default_factory=dict)
+    histories: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     rows_collected: int = 0
 
     def as_tuple(self) -> tuple[dict[str, float], dict[str, Any], dict[str, Any] | None]:
@@ -896,8 +900,10 @@ class _Exact:
                 corners=exact["pr"],
             )
             curves = _payload(metrics, opts, roc, pr)
+            histories = self._histories(points, positives, negatives)
         else:
             curves = _empty_curves(metrics, opts)
+            histories = {}
 
         cost_curve = None
         if opts.costs:
@@ -913,8 +919,58 @@ class _Exact:
             exact=True,
             error_bounds=bounds,
             exact_points=exact,
+            histories=histories,
             rows_collected=self.collected,
         )
+
+    def _histories(self, points: DataFrame, positives: int, negatives: int) -> dict:
+        """``curve_histories`` of the whole curves, in one job: per step of the 1,001-step
+        grid, the best precision of the PR points whose recall reaches it first and the best
+        TPR of the ROC points (those ``roc_curve`` keeps) whose FPR reaches it first; the
+        running maxima over the steps are taken on the driver."""
+        from pyspark.sql import functions as F
+
+        from modeler.evaluation.histories import _EPS, STEPS
+
+        tp, fp = F.col("ctp").cast("double"), F.col("cfp").cast("double")
+        recall, fpr = tp / F.lit(float(positives)), fp / F.lit(float(negatives))
+
+        def grid(k: Column) -> Column:  # as np.arange(STEPS + 1) / STEPS
+            return k.cast("double") / F.lit(float(STEPS))
+
+        # pr_history counts a point at step k when recall >= k / STEPS - eps: its last step
+        k0 = F.least(F.floor(recall * F.lit(float(STEPS))), F.lit(STEPS))
+        up = (k0 + 1 <= STEPS) & (recall >= grid(k0 + 1) - F.lit(_EPS))
+        last = F.when(up, k0 + 1).otherwise(k0)
+        # roc_history counts it at step k when fpr <= k / STEPS + eps: its first step
+        k1 = F.least(F.ceil(fpr * F.lit(float(STEPS))), F.lit(STEPS))
+        down = (k1 - 1 >= 0) & (fpr <= grid(k1 - 1) + F.lit(_EPS))
+        first = F.when(down, k1 - 1).otherwise(k1)
+        steps = points.select(
+            F.lit("pr").alias("curve"), last.alias("k"), (tp / (tp + fp)).alias("v")
+        ).unionByName(
+            points.filter(F.col("roc")).select(
+                F.lit("roc").alias("curve"),
+                first.alias("k"),
+                (tp / F.lit(float(positives))).alias("v"),
+            )
+        )
+        rows = steps.groupBy("curve", "k").agg(F.max("v").alias("v")).collect()
+        self.collected += len(rows)
+        pr = np.full(STEPS + 1, -np.inf)
+        roc = np.full(STEPS + 1, -np.inf)
+        pr[0] = 1.0  # the closing point: recall 0, precision 1
+        roc[0] = 0.0  # the opening point: (0, 0)
+        for r in rows:
+            target = pr if r["curve"] == "pr" else roc
+            target[r["k"]] = max(target[r["k"]], r["v"])
+        pr = np.maximum.accumulate(pr[::-1])[::-1]  # best at this step or a later one
+        roc = np.maximum.accumulate(roc)  # best at this step or an earlier one
+        pr = np.where(np.isfinite(pr), pr, 0.0)
+        return {
+            "pr_curve": [(k, float(v)) for k, v in enumerate(pr)],
+            "roc_curve": [(k, float(v)) for k, v in enumerate(roc)],
+        }
 
     def _cost(
         self, points, t, sums, rows: list[Row], every_point: bool
@@ -1043,8 +1099,10 @@ def _binned(source: _Source, opts: _Options) -> SparkEvaluation:
             ctp[::-1], cfp[::-1], thr[::-1], flag_nothing, metrics["pr_auc"], opts.max_points
         )
         curves = _payload(metrics, opts, roc, pr)
+        histories = _binned_histories(ctp, cfp, positives, negatives)
     else:
         curves = _empty_curves(metrics, opts)
+        histories = {}
 
     cost_curve = None
     if opts.costs:
@@ -1080,8 +1138,20 @@ def _binned(source: _Source, opts: _Options) -> SparkEvaluation:
         exact=False,
         error_bounds=bounds,
         exact_points={"roc": False, "pr": False, **({"cost": False} if opts.costs else {})},
+        histories=histories,
         rows_collected=collected,
     )
+
+
+def _binned_histories(ctp: np.ndarray, cfp: np.ndarray, positives: int, negatives: int) -> dict:
+    """The metric histories of the curves through the bins' points (all exact curve points)."""
+    from modeler.evaluation.histories import pr_history, roc_history
+
+    recall = np.append(ctp / positives, 0.0)
+    precision = np.append(ctp / (ctp + cfp), 1.0)
+    fpr = np.concatenate(([0.0], cfp / negatives))
+    tpr = np.concatenate(([0.0], ctp / positives))
+    return {"pr_curve": pr_history(precision, recall), "roc_curve": roc_history(fpr, tpr)}
 
 
 def _ap_bound(pos: np.ndarray, ctp: np.ndarray, cfp: np.ndarray, est: np.ndarray) -> float:

@@ -30,6 +30,8 @@ from sklearn.metrics import (
 
 from modeler.errors import CostError, OptionError, SparkDataError
 from modeler.evaluation import Costs, cost_at, cost_report, evaluate_binary, plots
+from modeler.evaluation.histories import curve_histories
+from modeler.evaluation.metrics import binary_core
 from modeler.spark import evaluate_spark, spark_evaluation
 
 pytestmark = [
@@ -159,6 +161,8 @@ def test_exact_mode_equals_the_in_memory_evaluation(spark, case):
     _assert_curves_equal(ev.curves, curves)
     _assert_cost_curve_close(ev.cost_curve, cost_curve)
     assert ev.exact and ev.exact_points == {"roc": True, "pr": True, "cost": True}
+    # the metric histories of MLflow's chart view, as a run of the same rows logs them
+    assert ev.histories == curve_histories(binary_core(y, scores))
     assert ev.error_bounds == {"roc_auc": 0.0, "pr_auc": 0.0, "cost_at_optimal": 0.0}
 
 
@@ -207,14 +211,14 @@ def test_too_many_points_for_the_driver_keeps_real_points_of_each_curve(spark, m
         max_collect=400,
     )
     monkeypatch.undo()
-    assert sum(received) <= 3 * 400 + 20
+    # three curves of at most 400 points, two histories of 1,001 steps, a few rows of sums
+    assert sum(received) <= 3 * 400 + 2 * 1001 + 20
     metrics, curves = evaluate_binary(y, s, max_points=50)
     cost_metrics, cost_curve = cost_report(y, s, Costs(fn=amount, fp=5.0), 0.5, max_points=50)
     assert ev.exact_points == {"roc": False, "pr": False, "cost": False}
     # The numbers are still exact; only the point lists were chosen from fewer candidates.
     _assert_metrics_equal(ev.metrics, {**metrics, **cost_metrics})
-    # three curves of at most 400 candidates, and a few rows of sums
-    assert ev.rows_collected <= 3 * 400 + 20
+    assert ev.rows_collected <= 3 * 400 + 2 * 1001 + 20
 
     roc, pr = ev.curves["roc"], ev.curves["pr"]
     assert 2 < len(roc["fpr"]) <= 50 and 2 < len(pr["recall"]) <= 50
@@ -306,6 +310,12 @@ def test_binned_mode_is_within_its_bounds(spark, bins):
         assert on_roc[th] == (f, t)
     assert ev.curves["roc"]["auc"] == ev.metrics["roc_auc"]
     assert set(ev.curves) == set(curves)
+    # Histories through real curve points: never above the exact ones, and close to them.
+    exact = curve_histories(binary_core(y, s))
+    for name in ("pr_curve", "roc_curve"):
+        got, want = np.array(ev.histories[name]), np.array(exact[name])
+        assert (got[:, 0] == want[:, 0]).all() and (got[:, 1] <= want[:, 1] + 1e-12).all()
+        assert np.abs(got[:, 1] - want[:, 1]).mean() < 0.01
 
 
 def test_binned_bounds_shrink_with_more_bins(spark):
