@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# System packages the tests need, for CI on Debian: PostgreSQL (server tests) and Chromium
-# (browser tests). Idempotent and quiet: installs only what is missing, then makes sure the
+# System packages the tests need, for CI on Debian: PostgreSQL (server tests), Chromium
+# (browser tests) and docker-compose (validates docker-compose.yml; no Docker engine needed). Idempotent and quiet: installs only what is missing, then makes sure the
 # PostgreSQL cluster runs. Without root (and without passwordless sudo) it says what is missing
 # and carries on, so the tests that need it skip or fail with a clear reason.
 #
@@ -10,6 +10,7 @@ set -euo pipefail
 missing=()
 command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 
 if [ "$(id -u)" -eq 0 ]; then
   as_root=()

@@ -44,6 +44,17 @@ _MOTO_CREDENTIALS = {
 }
 # A unix socket path may not exceed 107 bytes; pytest's tmp paths can come close.
 _MAX_SOCKET_DIR = 80
+# Server settings, from bench/load.py (README, "A shared tracking server"); docker-compose.yml
+# applies the same. gunicorn's sync workers answer one request each at a time, so a worker
+# never needs more than one connection per store (tracking, model registry): a small pool
+# per worker keeps workers x stores x (pool + overflow) far below PostgreSQL's 100
+# connections, and pre-ping (MLflow's default) replaces connections a database restart cut.
+DEFAULT_WORKERS = 4
+POOL_SETTINGS = {
+    "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": "2",
+    "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": "2",
+    "MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE": "1800",
+}
 
 
 # --- processes and ports ------------------------------------------------------------------
@@ -171,7 +182,10 @@ class MlflowServer:
             ``file:///dir``).
         log_path: the server's stdout and stderr, appended to on every start.
         port: 0 picks a free port once; the same port is reused by later starts.
-        env: extra environment for the server (S3 endpoint and credentials).
+        workers: gunicorn worker processes (each answers one request at a time); two for a
+            test server, ``DEFAULT_WORKERS`` in :func:`start_stack` (``modeler server``).
+        env: extra environment for the server (S3 endpoint and credentials); the database
+            pool settings of ``POOL_SETTINGS`` apply unless given here or in the environment.
     """
 
     def __init__(
@@ -223,6 +237,7 @@ class MlflowServer:
                 f"cannot start mlflow server: port {self.port} on {self.host} is already in use"
             )
         env = {
+            **POOL_SETTINGS,
             **os.environ,
             **self.env,
             "MLFLOW_BACKEND_STORE_URI": self.backend_store_uri,
@@ -322,16 +337,44 @@ class Postgres:
     data_dir: Path | None = None
     bin_dir: Path | None = None
     cluster: tuple[str, str, int] | None = None  # (version, name, port) of the system cluster
+    port: int | None = None  # of a local cluster: kept across restarts, so the URL stays valid
+    run_as: str | None = None  # the user a local cluster runs as (``postgres`` when we are root)
 
     def stop(self) -> None:
         """Stop a local cluster; the system cluster is the machine's and keeps running."""
         pid_file = self.data_dir / "postmaster.pid" if self.data_dir else None
         if self.mode == "local" and self.bin_dir and pid_file and pid_file.exists():
             _run(
-                [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w",
-                 "stop"],
+                [*_as_user(self.run_as), str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir),
+                 "-m", "fast", "-w", "stop"],
                 what="pg_ctl stop",
             )  # fmt: skip
+
+    def start(self) -> None:
+        """Start a local cluster again on its port (after :meth:`stop`); no-op if it runs."""
+        if self.mode != "local" or self.data_dir is None or self.bin_dir is None:
+            raise TrackingError(f"{self!r}: only a private cluster can be started and stopped")
+        if (self.data_dir / "postmaster.pid").exists():
+            return
+        _pg_ctl_start(self.bin_dir, self.data_dir, int(self.port or 0), self.run_as)
+
+    def restart(self, down_for: float = 0.0) -> None:
+        """Stop a private cluster (fast shutdown: sessions are cut), stay down ``down_for``
+        seconds, start it again on the same port: what a database restart does to a server.
+
+            >>> stack.postgres.restart(down_for=3)                       # doctest: +SKIP
+
+        Raises:
+            TrackingError: this is the machine's cluster, which other users share.
+        """
+        if self.mode != "local":
+            raise TrackingError(
+                f"{self!r} is a database in the machine's cluster; restarting it would cut "
+                "everyone using that cluster: start the stack with private_postgres=True"
+            )
+        self.stop()
+        time.sleep(down_for)
+        self.start()
 
     def drop(self) -> None:
         """Delete the data: the role and database (system) or the cluster folder (local)."""
@@ -381,13 +424,16 @@ def _database_name(root: Path) -> str:
     return "modeler_" + hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:10]
 
 
-def start_postgres(root: Path, *, log: Log | None = None) -> Postgres:
+def start_postgres(root: Path, *, private: bool = False, log: Log | None = None) -> Postgres:
     """Start or reuse PostgreSQL and return a database owned by a role with a fresh password.
 
     As root: the machine's cluster (``pg_ctlcluster`` starts it when down), a role and a
     database named after ``root`` (created idempotently with ``su postgres -c psql``), and a
-    new random password on each call. Otherwise: ``initdb`` into ``<root>/postgres/data`` once,
-    then ``pg_ctl start`` on a free 127.0.0.1 port with its unix socket inside ``root``.
+    new random password on each call. Otherwise, or with ``private=True``: ``initdb`` into
+    ``<root>/postgres/data`` once, then ``pg_ctl start`` on a free 127.0.0.1 port with its unix
+    socket inside ``root`` (as the ``postgres`` user when we are root: initdb refuses root).
+    Only a private cluster can be restarted (:meth:`Postgres.restart`) without touching
+    anyone else's databases.
 
         >>> start_postgres(Path("stack")).url                                # doctest: +SKIP
         'postgresql+psycopg2://modeler_1a2b3c4d5e:...@127.0.0.1:5432/modeler_1a2b3c4d5e'
@@ -402,7 +448,7 @@ def start_postgres(root: Path, *, log: Log | None = None) -> Postgres:
         raise ConfigError(
             "PostgreSQL is not installed: no pg_ctlcluster and no /usr/lib/postgresql/*/bin/initdb"
         )
-    if _is_root() and shutil.which("pg_ctlcluster"):
+    if _is_root() and shutil.which("pg_ctlcluster") and not private:
         version, name, port = _system_cluster()
         db = _database_name(root)
         password = secrets.token_hex(16)  # hex: safe inside a URL without quoting
@@ -426,10 +472,44 @@ def start_postgres(root: Path, *, log: Log | None = None) -> Postgres:
     return _start_local_postgres(root, say)
 
 
+def _as_user(user: str | None) -> list[str]:
+    """The command prefix that runs a PostgreSQL binary as ``user`` (none: as ourselves)."""
+    return ["runuser", "-u", user, "--"] if user else []
+
+
+def _pg_ctl_start(bin_dir: Path, data: Path, port: int, user: str | None) -> None:
+    base = data.parent
+    # pg_ctl hands -o to a shell, hence the quoting; an empty list means TCP only.
+    sockets = shlex.quote(str(base)) if len(str(base)) <= _MAX_SOCKET_DIR else "''"
+    opts = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={sockets}"
+    _run(
+        [*_as_user(user), str(bin_dir / "pg_ctl"), "-D", str(data), "-l",
+         str(base / "postgres.log"), "-w", "-t", "60", "-o", opts, "start"],
+        what=f"pg_ctl start (log: {base / 'postgres.log'})",
+        cwd="/",
+    )  # fmt: skip
+
+
+def _give_to(user: str, path: Path) -> None:
+    """Let ``user`` own ``path`` and reach it (folders above may be root's, mode 0700)."""
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    for folder in [path, *path.parents]:
+        if folder == Path("/"):
+            break
+        mode = folder.stat().st_mode
+        if folder != path and not mode & 0o001:
+            folder.chmod(mode | 0o001)  # search only: names stay unreadable to others
+    for item in [path, *path.rglob("*")]:
+        os.chown(item, entry.pw_uid, entry.pw_gid)
+
+
 def _start_local_postgres(root: Path, say: Log) -> Postgres:
     bin_dir = find_postgres_bin()
     if bin_dir is None:
         raise ConfigError("PostgreSQL is not installed: no initdb found")
+    user = "postgres" if _is_root() else None
     base = root / "postgres"
     data = base / "data"
     pw_file = base / "password"
@@ -437,21 +517,18 @@ def _start_local_postgres(root: Path, say: Log) -> Postgres:
     if not (data / "PG_VERSION").exists():
         pw_file.write_text(secrets.token_hex(16))
         pw_file.chmod(0o600)
+        if user:
+            _give_to(user, base)
         _run(
-            [str(bin_dir / "initdb"), "-D", str(data), "-U", "modeler", f"--pwfile={pw_file}",
-             "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "-E", "UTF8"],
+            [*_as_user(user), str(bin_dir / "initdb"), "-D", str(data), "-U", "modeler",
+             f"--pwfile={pw_file}", "--auth-host=scram-sha-256", "--auth-local=scram-sha-256",
+             "-E", "UTF8"],
             what=f"initdb {data}",
+            cwd="/",
         )  # fmt: skip
     password = pw_file.read_text().strip()
     port = free_port()
-    # pg_ctl hands -o to a shell, hence the quoting; an empty list means TCP only.
-    sockets = shlex.quote(str(base)) if len(str(base)) <= _MAX_SOCKET_DIR else "''"
-    opts = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={sockets}"
-    _run(
-        [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "postgres.log"), "-w",
-         "-t", "60", "-o", opts, "start"],
-        what=f"pg_ctl start (log: {base / 'postgres.log'})",
-    )  # fmt: skip
+    _pg_ctl_start(bin_dir, data, port, user)
     import psycopg2
 
     conn = psycopg2.connect(
@@ -472,6 +549,8 @@ def _start_local_postgres(root: Path, say: Log) -> Postgres:
         database="mlflow",
         data_dir=data,
         bin_dir=bin_dir,
+        port=port,
+        run_as=user,
     )
 
 
@@ -611,6 +690,8 @@ def start_stack(
     s3_endpoint: str | None = None,
     bucket: str = "mlflow",
     postgres: bool = True,
+    private_postgres: bool = False,
+    workers: int = DEFAULT_WORKERS,
     startup_timeout: float = 90.0,
     log: Log | None = None,
 ) -> Stack:
@@ -632,6 +713,9 @@ def start_stack(
         s3_endpoint: an S3 URL, or None for a local moto server.
         bucket: the artifact bucket, created if missing.
         postgres: False forces the SQLite store.
+        private_postgres: a cluster of the stack's own under ``root`` even as root, which
+            ``stack.postgres.restart()`` may restart (the bench and tests of faults use it).
+        workers: the mlflow server's gunicorn workers.
         startup_timeout: seconds the server may take to answer ``/health``.
         log: called with one line per step (``print`` in the CLI); the SQLite fallback is a
             warning when no ``log`` is given.
@@ -657,7 +741,7 @@ def start_stack(
             import psycopg2  # noqa: F401
         except ImportError:
             raise ConfigError(f"psycopg2 is needed for PostgreSQL: {_SERVER_EXTRA}") from None
-        pg = start_postgres(root, log=say)
+        pg = start_postgres(root, private=private_postgres, log=say)
         backend = pg.url
     else:
         backend = f"sqlite:///{root / 'mlflow.db'}"
@@ -682,6 +766,7 @@ def start_stack(
             f"s3://{bucket}",
             log_path=root / "mlflow-server.log",
             port=port,
+            workers=workers,
             env={"MLFLOW_S3_ENDPOINT_URL": s3_endpoint, **credentials},
             startup_timeout=startup_timeout,
         )

@@ -1,6 +1,9 @@
-"""docker-compose.yml, .env.example and the Dockerfiles, checked by reading them.
+"""docker-compose.yml, .env.example and the Dockerfiles, checked by reading them and by a real
+Compose implementation.
 
-Docker cannot run on these machines (FACTS.md); the same topology runs without Docker in
+Docker cannot run on these machines (FACTS.md), but Debian's ``docker-compose`` (1.29, installed
+by .ci/setup-system.sh) validates a file against the Compose schema and interpolates ``.env``
+with ``docker-compose config``, which needs no engine. The same topology runs without Docker in
 tests/test_server.py.
 """
 
@@ -8,6 +11,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 # ${VAR}, ${VAR:-default}, ${VAR:?message}; "$${VAR}" is the container's own variable.
 COMPOSE_VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|ROOT_USER|ACCESS_KEY")
+# Variables Compose reads itself, not through ${...} in the file.
+COMPOSE_OWN = {"COMPOSE_PROJECT_NAME"}
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +121,7 @@ def test_mlflow_server_command(compose):
     assert words[words.index("--host") + 1] == "0.0.0.0"
     assert words[words.index("--port") + 1] == "5000"
     assert words[words.index("--app-name") + 1] == "basic-auth"
+    assert words[words.index("--workers") + 1] == "$${MLFLOW_WORKERS}"
     env = service["environment"]
     assert env["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
@@ -142,7 +150,7 @@ def test_every_variable_is_in_env_example(compose_text, env_example):
     used = {name for name, _op, _rest in COMPOSE_VAR.findall(compose_text)}
     assert used, "the compose file reads nothing from .env?"
     assert used - set(env_example) == set()
-    assert set(env_example) - used == set(), "variables in .env.example that nothing uses"
+    assert set(env_example) - used == COMPOSE_OWN, "variables in .env.example that nothing uses"
 
 
 def test_env_example_holds_placeholders_only(env_example):
@@ -182,3 +190,86 @@ def test_notebook_image_installs_modeler_with_tensorflow():
     text = (REPO / "docker/notebook.Dockerfile").read_text()
     assert re.search(r'pip install "\.\[tensorflow\]"', text)
     assert "jupyterlab" in text
+
+
+def test_server_settings_match_modeler_server(compose, env_example):
+    """docker-compose.yml and ``modeler server`` apply the same measured settings."""
+    from modeler.server import DEFAULT_WORKERS, POOL_SETTINGS
+
+    env = compose["services"]["mlflow"]["environment"]
+    assert env["MLFLOW_WORKERS"] == f"${{MLFLOW_WORKERS:-{DEFAULT_WORKERS}}}"
+    assert env_example["MLFLOW_WORKERS"] == str(DEFAULT_WORKERS)
+    assert {k: env[k] for k in POOL_SETTINGS} == POOL_SETTINGS
+
+
+# --- a real Compose implementation ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def docker_compose() -> str:
+    path = shutil.which("docker-compose")
+    if path is None:
+        pytest.skip("docker-compose is not installed (.ci/setup-system.sh installs Debian's)")
+    return path
+
+
+def _config(docker_compose: str, env_file: Path) -> subprocess.CompletedProcess:
+    """``docker-compose config`` on the repository's file with ``env_file`` as its .env; the
+    environment holds nothing else, so only the file decides."""
+    return subprocess.run(
+        [docker_compose, "--project-directory", str(REPO), "-f", str(REPO / "docker-compose.yml"),
+         "--env-file", str(env_file), "config"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(env_file.parent)},
+    )  # fmt: skip
+
+
+def _filled_env(env_example: dict[str, str], tmp_path: Path, **changes: str | None) -> Path:
+    values = {k: ("s3cret-" + k.lower())[:40] if v == "change-me" else v
+              for k, v in env_example.items()}  # fmt: skip
+    for key, value in changes.items():
+        if value is None:
+            values.pop(key)
+        else:
+            values[key] = value
+    path = tmp_path / "compose.env"
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    return path
+
+
+def test_docker_compose_accepts_the_file_and_resolves_env(docker_compose, env_example, tmp_path):
+    done = _config(docker_compose, _filled_env(env_example, tmp_path, MLFLOW_WORKERS="6"))
+    assert done.returncode == 0, done.stderr
+    resolved = yaml.safe_load(done.stdout)
+    assert set(resolved["services"]) == {"postgres", "minio", "minio-init", "mlflow", "jupyter"}
+    mlflow = resolved["services"]["mlflow"]
+    assert mlflow["environment"]["MLFLOW_WORKERS"] == "6"
+    assert mlflow["environment"]["POSTGRES_PASSWORD"] == "s3cret-postgres_password"
+    assert mlflow["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+    ports = {str(p.get("published")) if isinstance(p, dict) else p.split(":")[-2]
+             for p in mlflow["ports"]}  # fmt: skip
+    assert ports == {"5000"}
+    # "$$" is left to the container's shell (config prints it escaped again, as a file)
+    assert '--workers "$${MLFLOW_WORKERS}"' in " ".join(mlflow["command"])
+
+
+def test_docker_compose_refuses_a_missing_secret_by_name(docker_compose, env_example, tmp_path):
+    done = _config(docker_compose, _filled_env(env_example, tmp_path, POSTGRES_PASSWORD=None))
+    assert done.returncode != 0
+    assert "set POSTGRES_PASSWORD in .env" in done.stderr
+
+
+def test_docker_compose_refuses_an_invalid_file(docker_compose, env_example, tmp_path):
+    """The check is real: the same Compose rejects a file that breaks its schema."""
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text((REPO / "docker-compose.yml").read_text().replace(
+        "    restart: unless-stopped\n", "    restart: [unless-stopped]\n", 1))  # fmt: skip
+    done = subprocess.run(
+        [docker_compose, "-f", str(broken), "--env-file",
+         str(_filled_env(env_example, tmp_path)), "config", "-q"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "restart" in done.stderr

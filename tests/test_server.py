@@ -129,3 +129,19 @@ def test_mlflow_server_fixture_restarts_on_the_same_port(mlflow_server):
     assert mlflow_server.url == url
     with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
         assert response.status == 200
+
+
+def test_the_machines_cluster_is_never_restarted():
+    from modeler.server import Postgres
+
+    shared = Postgres(
+        url="postgresql+psycopg2://someone:pw-not-shown-5678@127.0.0.1:5432/db",
+        mode="system",
+        database="db",
+        cluster=("15", "main", 5432),
+    )
+    with pytest.raises(TrackingError, match=r"machine's cluster.*private_postgres=True") as err:
+        shared.restart(down_for=0)
+    assert "pw-not-shown-5678" not in str(err.value)
+    with pytest.raises(TrackingError, match="only a private cluster"):
+        shared.start()
