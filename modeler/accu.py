@@ -126,7 +126,8 @@ class Accu:
         from modeler.tracking.recovery import sync
 
         self.wait()
-        result = sync(self.tracking().journal_home, echo=lambda _: None)
+        tracking = self.tracking()
+        result = sync(tracking.journal_home, echo=lambda _: None, current=tracking.uri)
         if not result.ok:
             raise TrackingError("could not sync: " + "; ".join(result.failed))
         return result.synced

@@ -209,7 +209,8 @@ def sync(store_dir: Path | None) -> None:
     from modeler.config import resolve_tracking
     from modeler.tracking.recovery import sync as sync_all
 
-    result = sync_all(store_dir or resolve_tracking().journal_home, echo=click.echo)
+    tracking = resolve_tracking()
+    result = sync_all(store_dir or tracking.journal_home, echo=click.echo, current=tracking.uri)
     if not result.ok:
         sys.exit(1)
 

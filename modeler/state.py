@@ -68,16 +68,8 @@ class Session:
         self.samplings: list[SamplingRecord] = []
         # (tracking URI, experiment name) -> experiment id
         self.experiment_ids: dict[tuple[str, str], str] = {}
-        self._uploader: Any = None
-
-    @property
-    def uploader(self) -> Any:
-        """The background uploader of this process (created on first use)."""
-        if self._uploader is None:
-            from modeler.tracking.uploader import Uploader
-
-            self._uploader = Uploader()
-        return self._uploader
+        # the background uploader of this process, made by modeler.tracking on first use
+        self.uploader: Any = None
 
     def record_dataset(self, record: DatasetRecord) -> None:
         """Replace any record of the same source; every later run logs these as inputs."""
@@ -112,8 +104,8 @@ class Session:
     def clear(self) -> None:
         self.datasets.clear()
         self.samplings.clear()
-        if self._uploader is not None:
-            self._uploader.reset()
+        if self.uploader is not None:
+            self.uploader.reset()
         self.experiment_ids.clear()
 
 

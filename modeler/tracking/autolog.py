@@ -128,7 +128,8 @@ def _recover(hooks: Hooks) -> None:
     """Complete, in the background, the runs that processes which ended left in this folder."""
     from modeler.tracking.recovery import adopt_orphans
 
-    adopted, problems = adopt_orphans(hooks.tracking().journal_home)
+    tracking = hooks.tracking()
+    adopted, problems = adopt_orphans(tracking.journal_home, tracking.uri)
     if adopted:
         names = ", ".join(adopted[:5]) + (", ..." if len(adopted) > 5 else "")
         print(

@@ -22,16 +22,13 @@ from modeler.redact import MASK, redact_url
 from modeler.tracking.journal import Journal, damaged, folders
 
 
-def tracking_uri_for(journal: Journal) -> str:
-    """The store a journal was written for. Its password, never stored, comes from the
-    environment or ``accu.set_tracking`` when they name the same store."""
+def tracking_uri_for(journal: Journal, current: str | None = None) -> str:
+    """The store a journal was written for. Its password, never stored, comes from
+    ``MLFLOW_TRACKING_URI`` or ``current`` (the session's store) when they name that store."""
     stored = str(journal.meta["tracking_uri"])
     if MASK not in stored:
         return stored
-    from modeler import accu
-
-    candidates = [os.environ.get("MLFLOW_TRACKING_URI"), accu._tracking[0]]
-    for uri in candidates:
+    for uri in (os.environ.get("MLFLOW_TRACKING_URI"), current):
         if uri and redact_url(uri) == stored:
             return uri
     raise TrackingError(
@@ -49,12 +46,16 @@ def _claim(root: Path) -> tuple[Journal | None, str | None]:
         return None, str(exc)
 
 
-def adopt_orphans(base: Path | None = None) -> tuple[list[str], list[str]]:
-    """Hand every orphaned journal to the background uploader. Returns (run names, problems)."""
-    from modeler.state import SESSION
-    from modeler.tracking.finish import finish
+def adopt_orphans(
+    base: Path | None = None, current: str | None = None
+) -> tuple[list[str], list[str]]:
+    """Hand every orphaned journal to the background uploader. Returns (run names, problems).
 
-    uploader = SESSION.uploader
+    ``current``: the session's tracking URI (its password serves journals for that store)."""
+    from modeler.tracking.finish import finish
+    from modeler.tracking.writer import uploader as the_uploader
+
+    uploader = the_uploader()
     names: list[str] = []
     problems: list[str] = []
     for root in folders(base):
@@ -66,7 +67,7 @@ def adopt_orphans(base: Path | None = None) -> tuple[list[str], list[str]]:
         if journal is None:
             continue
         try:
-            uri = tracking_uri_for(journal)
+            uri = tracking_uri_for(journal, current)
         except TrackingError as exc:
             problems.append(str(exc))
             journal.unlock()
@@ -93,18 +94,23 @@ class SyncResult:
         return not self.failed
 
 
-def sync(base: Path | None = None, *, echo: Callable[[str], Any] = print) -> SyncResult:
+def sync(
+    base: Path | None = None,
+    *,
+    echo: Callable[[str], Any] = print,
+    current: str | None = None,
+) -> SyncResult:
     """Finish and replay every journal no live process holds, now, in this thread."""
-    from modeler.state import SESSION
     from modeler.tracking.finish import finish
     from modeler.tracking.replay import Replayer, StoreUnavailable
+    from modeler.tracking.writer import uploader as the_uploader
 
-    uploader = SESSION.uploader
+    uploader = the_uploader()
     result = SyncResult()
-    for journal in uploader.retry():  # this process's own runs, kept while a store was down
-        name = journal.meta["run_name"]
+    for own in uploader.retry():  # this process's own runs, kept while a store was down
+        name = own.meta["run_name"]
         result.failed.append(f"{name}: its store still does not answer")
-        echo(f"not synced {name}: its store still does not answer ({journal.root} was kept)")
+        echo(f"not synced {name}: its store still does not answer ({own.root} was kept)")
     for message in uploader.messages():
         echo(message)
     for root in folders(base):
@@ -121,7 +127,7 @@ def sync(base: Path | None = None, *, echo: Callable[[str], Any] = print) -> Syn
             continue
         name = journal.meta["run_name"]
         try:
-            uri = tracking_uri_for(journal)
+            uri = tracking_uri_for(journal, current)
             for message in finish(journal, recovered=True):
                 echo(message)
             replayer = Replayer(journal, uri, resume=True)

@@ -9,8 +9,8 @@ A store that does not answer only delays it: the journal stays, the thread retri
 Messages from this thread are kept and shown in the user's thread (the next fit, ``accu.wait()``,
 ``evaluate``, ``compare``), where a notebook shows them under the right cell.
 
->>> uploader = SESSION.uploader                       # doctest: +SKIP
->>> uploader.wait()                                   # every run written, or its store down
+>>> from modeler.tracking.writer import uploader      # doctest: +SKIP
+>>> uploader().wait()                                 # every run written, or its store down
 """
 
 from __future__ import annotations
@@ -177,9 +177,9 @@ class Uploader:
         return self._down_until.get(entry.replayer.tracking_uri, 0.0) > time.monotonic()
 
     def _settled(self, entry: _Entry) -> bool:
-        return entry.job is None and (
-            entry.done.is_set() or self._is_down(entry) or not entry.dirty
-        )
+        if entry.job is not None or entry.journal.id in self._busy:  # work still to do
+            return False
+        return entry.done.is_set() or self._is_down(entry) or not entry.dirty
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():

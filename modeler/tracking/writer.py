@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 import warnings
@@ -69,9 +70,17 @@ def inline() -> bool:
     return test_mode() or os.environ.get("MODELER_BACKGROUND", "1") == "0"
 
 
+_made = threading.Lock()
+
+
 def uploader() -> Uploader:
+    """This process's background uploader (kept by the session; made on first use)."""
     from modeler.state import SESSION
 
+    if SESSION.uploader is None:
+        with _made:
+            if SESSION.uploader is None:
+                SESSION.uploader = Uploader()
     return SESSION.uploader
 
 
