@@ -14,6 +14,8 @@ import inspect
 import json
 import types
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import numpy as np
@@ -139,6 +141,7 @@ class KerasFit:
         self.recorder: _Recorder | None = None
         self.eval_source = "none"
         self.eval_data: Any = None
+        self.sample_x: Any = None  # a batch's inputs, for the signature of a dataset-fed model
 
     # --- the call -----------------------------------------------------------------------------
     def run(self, original: Any, args: tuple, kwargs: dict) -> Any:
@@ -235,10 +238,25 @@ class KerasFit:
 
     # --- after -------------------------------------------------------------------------------
     def _freeze(self, history: Any) -> None:
-        writer, model = self.writer, self.model
+        writer = self.writer
+        with writer.guard("multi-process model"), _local_model(self.model) as local:
+            if local is None:  # never touch a model spread over processes from one of them
+                why = "the model spans several processes and could not be copied to this one"
+                writer.set_tags(
+                    {
+                        "modeler.eval_source": self.eval_source,
+                        "modeler.eval_skipped": why,
+                        "modeler.model_missing": why,
+                    }
+                )
+                return
+            self._freeze_model(history, local)
+
+    def _freeze_model(self, history: Any, model: Any) -> None:
+        writer = self.writer
         predicted = None
         with writer.guard("predictions"):
-            predicted = self._predict()
+            predicted = self._predict(model)
         with writer.guard("model summary"):
             epochs_run = len(getattr(history, "epoch", []) or [])
             writer.log_params(
@@ -267,10 +285,10 @@ class KerasFit:
                 )
         signature = None
         with writer.guard("model signature"):
-            signature = self._signature(predicted)
+            signature = self._signature(model, predicted)
         self.hooks.freeze_model(writer, "keras", model, signature)
 
-    def _predict(self) -> tuple[Any, Any, Any] | None:
+    def _predict(self, model: Any) -> tuple[Any, Any, Any] | None:
         """Labels, outputs and weights of the held-out data; None when there are none."""
         writer = self.writer
         if self.recorder is not None or self.eval_source == "dataset":
@@ -279,13 +297,13 @@ class KerasFit:
                 if self.recorder is not None  # what Keras read
                 else _iterate(self.eval_data, self.args.get("validation_steps"))
             )
-            result = _predict_batches(self.model, batches)
+            result = _predict_batches(model, batches)
             if result is None:  # no batch at all
                 return None
-            y, out, sw = result
+            y, out, sw, self.sample_x = result
         elif self.eval_data is not None:
             x, y, sw = self.eval_data
-            out = predict(self.model, x)
+            out = predict(model, x)
         else:
             return None
         if y is None:  # batches without labels
@@ -313,21 +331,115 @@ class KerasFit:
             return x if hasattr(x, "columns") else None
         return None
 
-    def _signature(self, predicted: tuple[Any, Any, Any] | None) -> Any:
-        """Input/output schema from a few validation rows, when they are plain arrays."""
-        if predicted is None or not isinstance(self.eval_data, tuple):
-            return None
-        x = self.eval_data[0]
-        if not isinstance(x, np.ndarray):  # mlflow.keras takes tensor-based signatures only
-            return None
-        from mlflow.models import infer_signature
+    def _signature(self, model: Any, predicted: tuple[Any, Any, Any] | None) -> Any:
+        """MLflow's tensor signature: inputs as the user's rows are (dtype, columns), else as
+        the model declares them; outputs from the predictions, else as declared. None only
+        when neither data nor the model say (a subclassed model fed a dataset)."""
+        from mlflow.models import ModelSignature, infer_signature
 
-        return infer_signature(x[:5], np.asarray(predicted[1])[:5])
+        inputs = _input_rows(self.eval_data[0] if isinstance(self.eval_data, tuple) else None)
+        if inputs is None:
+            inputs = _input_rows(self.sample_x)
+        if inputs is None:
+            inputs = _input_rows(self.args.get("x"))
+        outputs = None
+        if predicted is not None and isinstance(predicted[1], np.ndarray):
+            outputs = predicted[1][:5]
+        if inputs is not None:
+            found = infer_signature(inputs, outputs)
+            declared = _declared_schema(getattr(model, "outputs", None))
+            if found.outputs is None and declared is not None:
+                found = ModelSignature(found.inputs, declared)
+            return found
+        declared_inputs = _declared_schema(getattr(model, "inputs", None))
+        if declared_inputs is None:
+            return None
+        return ModelSignature(declared_inputs, _declared_schema(getattr(model, "outputs", None)))
+
+
+def _input_rows(x: Any) -> Any:
+    """The first rows of ``x`` as numpy (a dict of them for named inputs), or None."""
+    if x is None:
+        return None
+    try:
+        if hasattr(x, "iloc"):  # pandas: Keras reads it as its numpy values
+            return np.asarray(x.iloc[:5].to_numpy())
+        if isinstance(x, dict):
+            return {str(k): np.asarray(v[:5]) for k, v in x.items()}
+        if isinstance(x, np.ndarray) or type(x).__module__.split(".")[0] in ("tensorflow", "jax"):
+            return np.asarray(x[:5])
+    except Exception:  # an input form MLflow's signature cannot describe
+        return None
+    return None
+
+
+def _declared_schema(tensors: Any) -> Any:
+    """A tensor schema from a built model's symbolic inputs or outputs (``(None, 6)``)."""
+    if not isinstance(tensors, list | tuple) or not tensors:
+        return None
+    from mlflow.types.schema import Schema, TensorSpec
+
+    specs: list[Any] = []
+    for t in tensors:
+        shape = tuple(-1 if d is None else int(d) for d in t.shape)
+        name = getattr(t, "name", None) if len(tensors) > 1 else None
+        specs.append(TensorSpec(np.dtype(str(t.dtype)), shape, name))
+    return Schema(specs)
 
 
 def predict(model: Any, x: Any) -> Any:
     """Model outputs as ``model.predict`` gives them, so eval.* equals what users compute."""
+    _own_tracing_count(model)
     return model.predict(x, batch_size=2048, verbose=0)
+
+
+def _own_tracing_count(model: Any) -> None:
+    """Give the model's compiled predict function a retracing counter of its own.
+
+    TensorFlow counts traces per Python function, and Keras builds every model's predict
+    function from the same one, so predicting once with each of five new models warns "5 out of
+    the last 5 calls ... triggered tf.function retracing" though each traced once. Keyed by the
+    function object, the count is this model's: the same compiled function, the same outputs,
+    and a warning only when this model really retraces. No-op on other backends.
+    """
+    try:
+        model.make_predict_function()
+        function = model.predict_function
+        if hasattr(function, "_key_for_call_stats"):  # a tf.function, not run_eagerly
+            function._key_for_call_stats = function
+    except Exception:  # a TensorFlow without this counter: its warning may show, nothing else
+        pass
+
+
+@contextmanager
+def _local_model(model: Any) -> Iterator[Any]:
+    """The model as this process can use it alone: itself, or, when its variables span the
+    processes of a multi-process JAX job (``keras.distribution``), a copy on this process's own
+    devices with the same weights (the model's own ``predict`` or ``save`` would wait for the
+    other processes, which are not predicting). Yields None when no copy can be made."""
+    keras = _keras()
+    if keras.config.backend() != "jax" or keras.distribution.distribution() is None:
+        yield model
+        return
+    import jax
+
+    if jax.process_count() <= 1:
+        yield model
+        return
+    spread = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)  # this thread only: Keras keeps it per thread
+    try:
+        try:
+            local = keras.models.clone_model(model)
+            local.set_weights(model.get_weights())  # replicated weights: read locally
+        except Exception:
+            local = None
+        if local is not None:
+            with suppress(Exception):  # a loss or metric that needs its code: uncompiled copy
+                local.compile_from_config(model.get_compile_config())
+        yield local
+    finally:
+        keras.distribution.set_distribution(spread)
 
 
 def _rows(x: Any) -> int | None:
@@ -388,12 +500,20 @@ def _iterate(data: Any, steps: int | None):
         yield _unpack(batch)
 
 
-def _predict_batches(model: Any, batches: Any) -> tuple[Any, Any, Any] | None:
-    """Outputs for every batch; None without batches, ``y`` None when they have no labels."""
+def _predict_batches(model: Any, batches: Any) -> tuple[Any, Any, Any, Any] | None:
+    """Outputs for every batch, and the first batch's inputs; None without batches, ``y`` None
+    when they have no labels."""
     ys, outs, sws = [], [], []
+    first = None
+    _own_tracing_count(model)
+    host = _keras().config.backend() != "tensorflow"
     for x, y, sw in batches:
         if y is None:
-            return None, None, None
+            return None, None, None, None
+        if host:  # tf.data batches on JAX / PyTorch: numpy, as Keras' own adapters pass them
+            x = _keras().tree.map_structure(_to_numpy, x)
+        if first is None:
+            first = x
         outs.append(np.asarray(model.predict_on_batch(x)))
         ys.append(np.asarray(y))
         if sw is not None:
@@ -401,4 +521,8 @@ def _predict_batches(model: Any, batches: Any) -> tuple[Any, Any, Any] | None:
     if not ys:
         return None
     sw_all = np.concatenate(sws) if len(sws) == len(ys) else None
-    return np.concatenate(ys), np.concatenate(outs), sw_all
+    return np.concatenate(ys), np.concatenate(outs), sw_all, first
+
+
+def _to_numpy(value: Any) -> Any:
+    return value.numpy() if type(value).__module__.startswith("tensorflow") else value
