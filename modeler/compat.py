@@ -409,20 +409,24 @@ class accuinsight:  # the original's name, so notebooks keep their import line
         from modeler.evaluation.metrics import check_threshold
         from modeler.tracking.autolog import (
             evaluate_into,
+            flavor_of,
             hooks_of,
             model_type_of,
-            run_of,
             writer_of,
         )
         from modeler.tracking.writer import RunWriter
 
         hooks = hooks_of(self._accu)
-        hooks.evaluated(writer_of(hooks, model))  # it is evaluated here: nothing to warn about
-        self._accu.wait()  # the fit's run may still be finishing in the background
+        earlier = writer_of(hooks, model)
+        hooks.evaluated(earlier)  # it is evaluated here: nothing to warn about
         tracking = self._accu.tracking()
-        earlier = run_of(self._accu, model)
-        if earlier is not None:
-            writer = RunWriter.attach(tracking, earlier)
+        if earlier is not None:  # the autologged fit's run: one run per model
+            known = earlier.run_id
+            writer = (
+                RunWriter.attach(tracking, known)
+                if known
+                else RunWriter.attach(tracking, to=earlier)
+            )
             if nickname:
                 writer.set_tags({"modeler.nickname": nickname})
         else:
@@ -431,6 +435,10 @@ class accuinsight:  # the original's name, so notebooks keep their import line
                 tags["modeler.nickname"] = nickname
             writer = RunWriter.start(tracking, model_type_of(model), tags=tags)
             writer.log_params(model_params(model))
+            flavor = flavor_of(model)
+            if flavor is not None and hooks.options.log_models:
+                with writer.guard("model"):  # as the model is now, like an autologged fit
+                    writer.freeze_model(flavor, model)
         _remember(hooks, writer)
         status = "FINISHED"
         try:

@@ -11,6 +11,7 @@ import json
 import warnings
 
 import pandas as pd
+import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
@@ -142,6 +143,15 @@ def test_add_experiment_forms_of_the_original(accu, store, data, form):
     nickname = run.data.tags.get("modeler.nickname")
     assert nickname == ("smote-v2" if form in (3, 5) else None)
     assert run.info.run_name.startswith("smote-v2") == (form in (3, 5))
+    if form == 2:  # and the model, as it was when the block began
+        import mlflow
+
+        mlflow.set_tracking_uri(store.uri)
+        try:
+            logged = mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/model")
+        finally:
+            mlflow.set_tracking_uri(None)
+        np.testing.assert_allclose(logged.predict_proba(Xv), clf.predict_proba(Xv))
 
 
 def test_fit_inside_add_experiment_is_one_run_and_no_warning_says_otherwise(accu, store, data):

@@ -382,6 +382,15 @@ def run_of(accu: Any, model: Any) -> str | None:
     return writer.run_id if writer is not None else None
 
 
+def flavor_of(model: Any) -> str | None:
+    """``keras`` or ``sklearn`` when ``model`` can be saved as such, else None."""
+    if _is_keras(model):
+        return "keras"
+    if hasattr(model, "fit") and hasattr(model, "get_params"):
+        return "sklearn"
+    return None
+
+
 def _is_keras(model: Any) -> bool:
     return "keras" in sys.modules and isinstance(model, sys.modules["keras"].Model)
 
