@@ -348,6 +348,7 @@ class Postgres:
                 [*_as_user(self.run_as), str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir),
                  "-m", "fast", "-w", "stop"],
                 what="pg_ctl stop",
+                cwd="/",
             )  # fmt: skip
 
     def start(self) -> None:
@@ -431,7 +432,8 @@ def start_postgres(root: Path, *, private: bool = False, log: Log | None = None)
     database named after ``root`` (created idempotently with ``su postgres -c psql``), and a
     new random password on each call. Otherwise, or with ``private=True``: ``initdb`` into
     ``<root>/postgres/data`` once, then ``pg_ctl start`` on a free 127.0.0.1 port with its unix
-    socket inside ``root`` (as the ``postgres`` user when we are root: initdb refuses root).
+    socket inside ``root`` (as root: run as the ``postgres`` user, since initdb refuses root,
+    in a temp folder of its own that ``<root>/postgres/cluster`` names).
     Only a private cluster can be restarted (:meth:`Postgres.restart`) without touching
     anyone else's databases.
 
@@ -491,18 +493,33 @@ def _pg_ctl_start(bin_dir: Path, data: Path, port: int, user: str | None) -> Non
 
 
 def _give_to(user: str, path: Path) -> None:
-    """Let ``user`` own ``path`` and reach it (folders above may be root's, mode 0700)."""
+    """Let ``user`` own ``path`` and everything in it."""
     import pwd
 
     entry = pwd.getpwnam(user)
-    for folder in [path, *path.parents]:
-        if folder == Path("/"):
-            break
-        mode = folder.stat().st_mode
-        if folder != path and not mode & 0o001:
-            folder.chmod(mode | 0o001)  # search only: names stay unreadable to others
     for item in [path, *path.rglob("*")]:
         os.chown(item, entry.pw_uid, entry.pw_gid)
+
+
+def _cluster_home(root: Path, user: str | None) -> Path:
+    """Where a private cluster lives: ``<root>/postgres``, or, run as another user, a folder
+    of its own in the temp dir that ``<root>/postgres/cluster`` points to (``root``'s parents
+    may be private to us, and pytest resets its base folder to 0700 at each session start)."""
+    base = root / "postgres"
+    if user is None:
+        return base
+    pointer = base / "cluster"
+    if pointer.exists():
+        home = Path(pointer.read_text().strip())
+        if home.is_dir():
+            return home
+    import tempfile
+
+    base.mkdir(parents=True, exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix="modeler-postgres-"))
+    _give_to(user, home)
+    pointer.write_text(str(home))
+    return home
 
 
 def _start_local_postgres(root: Path, say: Log) -> Postgres:
@@ -510,7 +527,7 @@ def _start_local_postgres(root: Path, say: Log) -> Postgres:
     if bin_dir is None:
         raise ConfigError("PostgreSQL is not installed: no initdb found")
     user = "postgres" if _is_root() else None
-    base = root / "postgres"
+    base = _cluster_home(root, user)
     data = base / "data"
     pw_file = base / "password"
     base.mkdir(parents=True, exist_ok=True)
