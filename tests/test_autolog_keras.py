@@ -395,3 +395,94 @@ def test_nan_losses_are_logged_and_odd_labels_are_named_not_hidden(autolog, monk
     said = run.data.tags[problems.pop()]
     assert any(str(w.message).startswith(said[:30]) for w in caught)  # ...and one warning
     assert "modeler.model_missing" not in run.data.tags  # a custom loss does not lose the model
+
+
+def test_our_predictions_cause_no_tensorflow_retracing_warning():
+    """TensorFlow counts traces per Python function, which every Keras model's predict shares:
+    one prediction with each of five new models warns "5 out of the last 5 calls ... triggered
+    tf.function retracing". Ours counts per model, and gives model.predict's exact outputs."""
+    if keras.config.backend() != "tensorflow":
+        pytest.skip("the retracing warning is TensorFlow's; other backends have none")
+    import logging
+
+    from modeler.tracking.keras import predict
+
+    class Records(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    x, _ = make_data(n=300)
+    records = Records()
+    tf_logger = logging.getLogger("tensorflow")
+    tf_logger.addHandler(records)
+    try:
+        for seed in range(6):
+            model = binary_model(seed=seed)
+            out = predict(model, x)
+            assert np.array_equal(out, model.predict(x, batch_size=2048, verbose=0))
+        ours = [m for m in records.messages if "retracing" in m]
+        for seed in range(6):  # the same loop with model.predict alone: TensorFlow warns
+            binary_model(seed=seed).predict(x, batch_size=2048, verbose=0)
+        bare = [m for m in records.messages if "retracing" in m]
+    finally:
+        tf_logger.removeHandler(records)
+    assert ours == []
+    if not bare:
+        pytest.skip("this TensorFlow does not warn about retracing in a loop of models")
+
+
+def test_logged_model_has_the_signature_of_the_users_rows_and_mlflow_stays_quiet(autolog):
+    """A DataFrame is described as Keras reads it (its numpy dtype); a fit fed by a generator
+    without validation falls back on the model's declared input; MLflow never warns that the
+    model has no signature."""
+    import logging
+
+    import mlflow
+    import pandas as pd
+
+    class Records(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    records = Records()
+    saver = logging.getLogger("mlflow.keras.save")
+    saver.addHandler(records)
+    store = autolog()
+    x, y = make_data()
+    frame = pd.DataFrame(x.astype("float64"), columns=[f"f{i}" for i in range(6)])
+
+    def batches():
+        for i in range(0, 900, 100):
+            yield x[i : i + 100], y[i : i + 100]
+
+    try:
+        binary_model().fit(frame, y, validation_split=0.25, epochs=1, verbose=0)
+        with pytest.warns(ModelerWarning, match="no validation data"):
+            binary_model().fit(batches(), epochs=1, verbose=0)
+    finally:
+        saver.removeHandler(records)
+    assert not [m for m in records.messages if "signature" in m]
+    from_frame, from_generator = store.runs()
+    mlflow.set_tracking_uri(store.uri)
+    try:
+        signatures = [
+            mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model").signature
+            for run in (from_frame, from_generator)
+        ]
+    finally:
+        mlflow.set_tracking_uri(None)
+    (frame_input,) = signatures[0].inputs.inputs
+    assert (frame_input.type, frame_input.shape) == (np.dtype("float64"), (-1, 6))
+    (declared_input,) = signatures[1].inputs.inputs
+    assert (declared_input.type, declared_input.shape) == (np.dtype("float32"), (-1, 6))
+    for signature in signatures:
+        (output,) = signature.outputs.inputs
+        assert (output.type, output.shape) == (np.dtype("float32"), (-1, 1))

@@ -337,11 +337,13 @@ class KerasFit:
         when neither data nor the model say (a subclassed model fed a dataset)."""
         from mlflow.models import ModelSignature, infer_signature
 
-        inputs = _input_rows(self.eval_data[0] if isinstance(self.eval_data, tuple) else None)
-        if inputs is None:
-            inputs = _input_rows(self.sample_x)
-        if inputs is None:
-            inputs = _input_rows(self.args.get("x"))
+        # the user's own rows (a validation_split slice has been through Keras' conversion)
+        given = self.eval_data[0] if self.eval_source == "validation_data" else None
+        inputs = None
+        for rows in (given, self.sample_x, self.args.get("x")):
+            inputs = _input_rows(rows)
+            if inputs is not None:
+                break
         outputs = None
         if predicted is not None and isinstance(predicted[1], np.ndarray):
             outputs = predicted[1][:5]
