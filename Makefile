@@ -26,11 +26,14 @@ lint:
 	$(BIN)/ruff format --check modeler tests bench
 	$(BIN)/mypy modeler
 
-## make test: set up (system packages, dev extras) and run lint, type checks and the whole suite
+## make test: set up (system packages, dev extras) and run lint, type checks and the whole suite,
+## then the Keras autolog tests a second time on Keras' JAX backend
 test: install-dev
 	bash .ci/setup-system.sh
 	$(MAKE) lint
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+	@echo "== tests/test_autolog_keras.py again with KERAS_BACKEND=jax"
+	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/test_autolog_keras.py
 
 ## make bench: every benchmark, one after another
 bench: install-dev
