@@ -100,6 +100,24 @@ class Accu:
 
         return hooks_of(self).last_run_id
 
+    def evaluate_spark(self, df: Any, *, label_col: str, score_col: str, **options: Any) -> Any:
+        """Evaluate scores held in a Spark DataFrame, without collecting it, and log it.
+
+        >>> accu.evaluate_spark(scored, label_col="isFraud", score_col="p",
+        ...                     fn_cost_col="amount", fp_cost=5.0)        # doctest: +SKIP
+
+        Options: ``run_id=`` or ``model=`` (the run to add to; default a new run),
+        ``prefix="eval"``, ``threshold=``, ``fn_cost_col=``, ``fp_cost=``, ``tp_gain_col=``,
+        ``exact=True`` (False: a histogram with stated error bounds), ``bins=``. Returns the
+        metrics. See ``modeler.spark`` for exact and binned evaluation.
+        """
+        from modeler.tracking.autolog import hooks_of
+        from modeler.tracking.spark_runs import evaluate_spark
+
+        return evaluate_spark(
+            hooks_of(self), df, label_col=label_col, score_col=score_col, **options
+        )
+
     def wait(self) -> None:
         """Block until runs still being finished in the background are completely written.
 

@@ -545,6 +545,10 @@ class accuinsight:  # the original's name, so notebooks keep their import line
         """Evaluate ``model`` on held-out data and attach it to the model's run."""
         return self._accu.evaluate(model, X, y, **options)
 
+    def evaluate_spark(self, df: Any, *, label_col: str, score_col: str, **options: Any) -> Any:
+        """Evaluate scores held in a Spark DataFrame without collecting it, and log it."""
+        return self._accu.evaluate_spark(df, label_col=label_col, score_col=score_col, **options)
+
     def compare(self, runs: Any = None, **options: Any) -> Any:
         """Compare up to ten runs: PR/ROC overlays, a metrics table, one HTML report."""
         return self._accu.compare(runs, **options)

@@ -171,10 +171,25 @@ def materialize(
     snap = read_snapshot(journal, op["snapshot"])
     if report is None:
         report = build(snap)
-    prefix, ts = snap.prefix, int(op["time"])
-    tags = {**snap.tags, **report.tags}
+    write_report(journal, report, prefix=snap.prefix, time_ms=int(op["time"]), tags=snap.tags)
+    journal.append({"op": "evaluated", "snapshot": op["snapshot"]})
+    return dict(report.metrics), list(report.warnings)
+
+
+def write_report(
+    journal: Journal,
+    report: Any,
+    *,
+    prefix: str = layout.EVAL,
+    time_ms: int | None = None,
+    tags: dict[str, str] | None = None,
+) -> None:
+    """Journal a computed evaluation (``metrics``, ``histories``, ``tags``, ``files``) as the
+    run's ``<prefix>.*`` metrics, curve histories and ``<prefix>/`` artifacts."""
+    ts = _now() if time_ms is None else time_ms
+    all_tags = {**(tags or {}), **report.tags}
     if prefix != layout.EVAL:
-        tags = _renamed(tags, prefix)
+        all_tags = _renamed(all_tags, prefix)
     metrics = [[f"{prefix}.{k}", float(v), ts, 0] for k, v in report.metrics.items()]
     for name, points in report.histories.items():
         metrics += [[f"{prefix}.{name}", float(v), ts, int(step)] for step, v in points]
@@ -184,14 +199,10 @@ def materialize(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
     fsync_tree(folder)
-    ops: list[dict[str, Any]] = [{"op": "batch", "tags": tags}]
+    ops: list[dict[str, Any]] = [{"op": "batch", "tags": all_tags}]
     ops += [{"op": "batch", "metrics": metrics[i : i + 1000]} for i in range(0, len(metrics), 1000)]
-    ops += [
-        {"op": "artifacts", "dir": rel, "path": prefix},
-        {"op": "evaluated", "snapshot": op["snapshot"]},
-    ]
+    ops.append({"op": "artifacts", "dir": rel, "path": prefix})
     journal.append(*ops)
-    return dict(report.metrics), list(report.warnings)
 
 
 def _renamed(tags: dict[str, str], prefix: str) -> dict[str, str]:
