@@ -53,7 +53,7 @@ def finish(
         if op["op"] == "evaluate" and op["snapshot"] not in done:
             try:
                 _, found = materialize(journal, op)
-                warnings += found
+                warnings += [f"modeler: run {journal.meta['run_name']}: {w}" for w in found]
             except Exception as exc:
                 if test_mode():
                     raise

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -95,11 +96,16 @@ def open_client(uri: str) -> Any:
         db = sqlite_path(uri)
         if db is not None and not db.exists():
             building = db.with_name(f".{db.name}.{uuid.uuid4().hex}.creating")
+            # MLflow logs two INFO lines while it builds the tables: not news to a user
+            quiet = logging.getLogger("mlflow.store.db.utils")
+            level = quiet.level
+            quiet.setLevel(logging.WARNING)
             try:
                 store = MlflowClient(tracking_uri=f"sqlite:///{building}")._tracking_client.store
                 store.engine.dispose()
                 os.replace(building, db)
             finally:
+                quiet.setLevel(level)
                 building.unlink(missing_ok=True)
         return MlflowClient(tracking_uri=uri)
 

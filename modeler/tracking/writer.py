@@ -370,9 +370,9 @@ class RunWriter:
             )
 
     def report(self, messages: list[str]) -> None:
-        """Show warnings of the evaluation (one line each) to the user."""
+        """Show warnings of the evaluation (one line each, naming the run) to the user."""
         for message in messages:
-            warnings.warn(message, ModelerWarning, stacklevel=3)
+            warnings.warn(f"modeler: run {self.run_name}: {message}", ModelerWarning, stacklevel=3)
 
 
 @contextmanager
