@@ -13,13 +13,14 @@ The client is given no S3 endpoint or credentials: the server serves the artifac
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_report_browser import _browser, chromium  # noqa: F401  (chromium: a fixture)
+from test_report_browser import FLAGS, chromium_path
 
 from modeler import accu
 
@@ -46,11 +47,30 @@ class Logged:
     keras_run: tuple[str, str]  # (run id, run name)
     sklearn_run: tuple[str, str]
     comparison_run: tuple[str, str]
+    comparison_experiment_id: str  # the companion experiment "<experiment>/comparisons"
     report: object
 
     @property
     def model_runs(self) -> list[tuple[str, str]]:
         return [self.keras_run, self.sklearn_run]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium (installed as root when missing, else the test is skipped)."""
+    return chromium_path()
+
+
+def _browser(chromium: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """Headless Chromium from the command line (``--dump-dom``, ``--screenshot``)."""
+    profile = tmp_path / "profile"
+    profile.mkdir(exist_ok=True)
+    return subprocess.run(
+        [chromium, "--headless", *FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def _data(n: int = 1500, d: int = 6, seed: int = 0):
@@ -111,21 +131,25 @@ def logged(mlflow_stack, tmp_path_factory):
     runs = client.search_runs([exp.experiment_id])
     by_kind: dict[str, list[tuple[str, str]]] = {}
     for run in runs:
-        if run.data.tags.get(COMPARISON_TAG) == "true":
-            kind = "comparison"
-        else:
-            kind = run.info.run_name.split("-", 1)[0]
+        kind = run.info.run_name.split("-", 1)[0]
         by_kind.setdefault(kind, []).append((run.info.run_id, run.info.run_name))
     names = sorted(r.info.run_name for r in runs)
-    assert sorted(by_kind) == ["LogisticRegression", "comparison", "keras"], names
+    # the report run lives in a companion experiment: the models' list holds models only
+    assert sorted(by_kind) == ["LogisticRegression", "keras"], names
     assert all(len(found) == 1 for found in by_kind.values()), names
+    assert report.run_id is not None and report.experiment_id != exp.experiment_id
+    comparison = client.get_run(report.run_id)
+    assert comparison.info.experiment_id == report.experiment_id
+    assert comparison.data.tags.get(COMPARISON_TAG) == "true"
+    assert client.get_experiment(report.experiment_id).name == f"{experiment}/comparisons"
     return Logged(
         stack=stack,
         experiment=experiment,
         experiment_id=exp.experiment_id,
         keras_run=by_kind["keras"][0],
         sklearn_run=by_kind["LogisticRegression"][0],
-        comparison_run=by_kind["comparison"][0],
+        comparison_run=(comparison.info.run_id, comparison.info.run_name),
+        comparison_experiment_id=report.experiment_id,
         report=report,
     )
 
@@ -178,11 +202,15 @@ def test_fits_and_comparison_land_in_postgres_and_s3(logged):
                 (logged.experiment,),
             )
             rows = {run_id: (name, status) for run_id, name, status in cur.fetchall()}
-            expected = {
-                run_id: (name, "FINISHED")
-                for run_id, name in [*logged.model_runs, logged.comparison_run]
-            }
+            expected = {run_id: (name, "FINISHED") for run_id, name in logged.model_runs}
             assert rows == expected
+            cur.execute(
+                "SELECT name, status, experiment_id::text FROM runs WHERE run_uuid = %s",
+                (comparison_id,),
+            )
+            assert cur.fetchall() == [
+                (logged.comparison_run[1], "FINISHED", logged.comparison_experiment_id)
+            ]
             cur.execute(
                 "SELECT run_uuid, value FROM metrics WHERE key = 'eval.roc_auc' "
                 "AND run_uuid = ANY(%s)",
@@ -208,7 +236,7 @@ def test_fits_and_comparison_land_in_postgres_and_s3(logged):
         key = f"{logged.experiment_id}/{run_id}/artifacts/eval/curves.json"
         assert key in keys, [k for k in keys if run_id in k]
     for name in ("report.html", "comparison.png", "table.csv"):
-        key = f"{logged.experiment_id}/{comparison_id}/artifacts/{name}"
+        key = f"{logged.comparison_experiment_id}/{comparison_id}/artifacts/{name}"
         assert key in keys, [k for k in keys if comparison_id in k]
 
 
@@ -228,12 +256,12 @@ def _distinct_colours(png: Path, size: tuple[int, int]) -> np.ndarray:
 
 @pytest.mark.browser
 @pytest.mark.server
-def test_mlflow_ui_and_report_show_the_runs(logged, chromium, tmp_path):  # noqa: F811
+def test_mlflow_ui_and_report_show_the_runs(logged, chromium, tmp_path):
     from mlflow import MlflowClient
 
     budget = "--virtual-time-budget=15000"  # FACTS.md: the SPA renders only with it
     names = [name for _, name in logged.model_runs]
-    comparison_id, comparison_name = logged.comparison_run
+    comparison_id = logged.comparison_run[0]
     base = f"{logged.stack.tracking_uri}/#/experiments/{logged.experiment_id}"
 
     # MLflow 3.17 opens /#/experiments/<id> on the GenAI overview (traces, no runs);
@@ -242,7 +270,7 @@ def test_mlflow_ui_and_report_show_the_runs(logged, chromium, tmp_path):  # noqa
     dom = _browser(chromium, tmp_path, budget, "--dump-dom", runs_url)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert f"Experiment {logged.experiment_id} - MLflow" in dom.stdout  # the page title
-    for text in [logged.experiment, *names, comparison_name]:
+    for text in [logged.experiment, *names]:
         assert text in dom.stdout, f"{text!r} not on {runs_url}"
 
     shot = tmp_path / "mlflow-ui.png"
@@ -253,7 +281,8 @@ def test_mlflow_ui_and_report_show_the_runs(logged, chromium, tmp_path):  # noqa
     _distinct_colours(shot, (1600, 1000))
 
     # the comparison run's page lists its artifacts, served from S3 by the server
-    artifacts_url = f"{base}/runs/{comparison_id}/artifacts"
+    companion = f"{logged.stack.tracking_uri}/#/experiments/{logged.comparison_experiment_id}"
+    artifacts_url = f"{companion}/runs/{comparison_id}/artifacts"
     dom = _browser(chromium, tmp_path, budget, "--dump-dom", artifacts_url)
     assert dom.returncode == 0, dom.stderr[-2000:]
     for name in ("report.html", "comparison.png", "table.csv"):
@@ -275,4 +304,5 @@ def test_mlflow_ui_and_report_show_the_runs(logged, chromium, tmp_path):  # noqa
     assert dom.returncode == 0, dom.stderr[-2000:]
     for name in names:
         assert name in dom.stdout, f"{name} not in report.html"
-    assert dom.stdout.count("<img") >= 1
+    # the interactive report draws its curves on canvases (Chart.js, inlined)
+    assert 'id="chart-pr"' in dom.stdout and 'id="chart-roc"' in dom.stdout
