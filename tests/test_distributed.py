@@ -143,6 +143,15 @@ def test_a_launcher_variable_that_cannot_be_read_is_an_error_that_names_it(launc
     assert named in str(err.value)
 
 
+def test_autolog_refuses_to_guess_which_process_logs(launcher):
+    launcher(RANK="2", WORLD_SIZE="2")
+    try:
+        with pytest.raises(ConfigError, match="RANK=2 must be at least 0 and below WORLD_SIZE=2"):
+            accu.autolog()
+    finally:
+        accu.autolog(disable=True)
+
+
 def test_jax_imported_but_not_distributed_is_one_process_and_jax_is_left_unstarted():
     """Reading JAX's runtime must not start its backends: a later jax.distributed.initialize()
     would fail ("must be called before any JAX computations")."""
@@ -295,7 +304,25 @@ JAX_WORKER = textwrap.dedent(
         epochs=3, batch_size=100, verbose=0,
     )
     accu.wait()
+    run_id = accu.get_current_run_id()
     result = {"loss": history.history["loss"], "val_loss": history.history["val_loss"]}
+
+    class Subclassed(keras.Model):  # clone_model cannot copy it: no local copy, no guess
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(1, activation="sigmoid")
+
+        def build(self, input_shape):
+            self.dense.build(input_shape)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    other = Subclassed()
+    other.build((None, 5))
+    other.compile(optimizer="adam", loss="binary_crossentropy")
+    other.fit(xs[:900], ys[:900], validation_data=(xs[900:], ys[900:]), epochs=1, verbose=0)
+    accu.wait()
     if rank == 0:
         # what the logged model predicts on this process's validation rows, read back through
         # MLflow on one device: the reference for eval.*
@@ -303,7 +330,6 @@ JAX_WORKER = textwrap.dedent(
 
         keras.distribution.set_distribution(None)
         mlflow.set_tracking_uri(accu.tracking().uri)
-        run_id = accu.get_current_run_id()
         loaded = mlflow.keras.load_model(f"runs:/{run_id}/model")
         np.save(out / "scores.npy", loaded.predict(xs[900:], verbose=0).ravel())
         np.save(out / "labels.npy", ys[900:])
@@ -348,7 +374,7 @@ def _run_job(script: str, tmp_path: Path, env: dict[str, str], n: int = 2):
 @pytest.mark.slow
 def test_two_process_data_parallel_fit_on_jax_gives_one_complete_run(tmp_path):
     """keras.distribution.DataParallel over 2 JAX CPU processes on 127.0.0.1: the chief logs
-    one complete run; the other process writes nothing at all."""
+    one complete run per fit; the other process writes nothing at all."""
     if importlib.util.find_spec("jax") is None:
         pytest.skip("JAX is not installed (pip install jax)")
     env = _user_env(KERAS_BACKEND="jax")
@@ -360,11 +386,18 @@ def test_two_process_data_parallel_fit_on_jax_gives_one_complete_run(tmp_path):
     said = "not the chief of its 2-process job (jax, jax.process_index()=1)"
     assert logs[1].count(said) == 1 and said not in logs[0]  # it said so, once
     client, runs = _runs_in(tmp_path / "w0")
-    assert len(runs) == 1
-    run = runs[0]
+    assert len(runs) == 2
+    subclassed, run = runs  # newest first
     assert run.info.status == "FINISHED"
     assert run.data.tags["modeler.workers"] == "2"
     assert run.data.tags["modeler.launcher"] == "jax"
+    # a model the chief cannot copy: the run says why it has no evaluation and no model
+    assert subclassed.info.status == "FINISHED"
+    why = "the model spans several processes and could not be copied to this one"
+    assert subclassed.data.tags["modeler.eval_skipped"] == why
+    assert subclassed.data.tags["modeler.model_missing"] == why
+    assert not [k for k in subclassed.data.metrics if k.startswith("eval.")]
+    assert len(client.get_metric_history(subclassed.info.run_id, "loss")) == 1
     history = [m.value for m in client.get_metric_history(run.info.run_id, "loss")]
     assert history == pytest.approx(chief["loss"], rel=1e-6)
     labels, scores = np.load(out / "labels.npy"), np.load(out / "scores.npy")

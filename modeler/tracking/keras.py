@@ -359,6 +359,9 @@ class KerasFit:
         return ModelSignature(declared_inputs, _declared_schema(getattr(model, "outputs", None)))
 
 
+_TENSOR_MODULES = ("tensorflow", "jax", "jaxlib", "torch")
+
+
 def _input_rows(x: Any) -> Any:
     """The first rows of ``x`` as numpy (a dict of them for named inputs), or None."""
     if x is None:
@@ -368,7 +371,7 @@ def _input_rows(x: Any) -> Any:
             return np.asarray(x.iloc[:5].to_numpy())
         if isinstance(x, dict):
             return {str(k): np.asarray(v[:5]) for k, v in x.items()}
-        if isinstance(x, np.ndarray) or type(x).__module__.split(".")[0] in ("tensorflow", "jax"):
+        if isinstance(x, np.ndarray) or type(x).__module__.split(".")[0] in _TENSOR_MODULES:
             return np.asarray(x[:5])
     except Exception:  # an input form MLflow's signature cannot describe
         return None
@@ -431,17 +434,47 @@ def _local_model(model: Any) -> Iterator[Any]:
     spread = keras.distribution.distribution()
     keras.distribution.set_distribution(None)  # this thread only: Keras keeps it per thread
     try:
+        local = None
         try:
-            local = keras.models.clone_model(model)
-            local.set_weights(model.get_weights())  # replicated weights: read locally
-        except Exception:
+            with _leaves_no_trace():
+                local = keras.models.clone_model(model)
+                local.set_weights(model.get_weights())  # replicated weights: read locally
+                with suppress(Exception):  # a loss or metric that needs its code: uncompiled
+                    local.compile_from_config(model.get_compile_config())
+        except Exception:  # a subclassed model, a Keras without the state we must keep
             local = None
-        if local is not None:
-            with suppress(Exception):  # a loss or metric that needs its code: uncompiled copy
-                local.compile_from_config(model.get_compile_config())
         yield local
     finally:
         keras.distribution.set_distribution(spread)
+
+
+@contextmanager
+def _leaves_no_trace() -> Iterator[None]:
+    """Run code that builds layers without moving what the user's next model draws from.
+
+    Building a copy takes seeds (initializers from Keras' global seed generator, Dropout's
+    generators from Python's ``random``) and layer-name counters. In a multi-process job only
+    the chief builds the copy, so without this the next model would start from other weights
+    (and other variable names) on the chief than on the other processes.
+    """
+    import random
+
+    from keras.src.backend.common import global_state  # raises ImportError if it moved
+
+    seeds, names = "global_seed_generator", "object_name_uids"
+    generator = global_state.get_global_attribute(seeds)
+    counters = global_state.get_global_attribute(names)
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    global_state.set_global_attribute(seeds, None)  # the copy draws from a generator of its own
+    if counters is not None:
+        global_state.set_global_attribute(names, counters.copy())
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute(seeds, generator)
+        global_state.set_global_attribute(names, counters)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
 
 
 def _rows(x: Any) -> int | None:
