@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from modeler import layout
 from modeler.errors import ModelerWarning
 from modeler.tracking.hooks import Hooks, nested, nesting
 
@@ -246,7 +247,7 @@ class KerasFit:
                     {
                         "modeler.eval_source": self.eval_source,
                         "modeler.eval_skipped": why,
-                        "modeler.model_missing": why,
+                        layout.MODEL_MISSING: why,
                     }
                 )
                 return
