@@ -27,6 +27,9 @@ RECOVERED = "modeler.recovered"  # completed from its journal after its process 
 JOURNAL_TRUNCATED = "modeler.journal_truncated"  # the journal's last record was cut
 MODEL_MISSING = "modeler.model_missing"  # why a run has no model
 COMPARISON = "modeler.comparison"  # "true" on a comparison report's run
+WORKERS = "modeler.workers"  # processes of a distributed job (only its chief logs)
+LAUNCHER = "modeler.launcher"  # what started them: tf_config, torchrun, mpi, slurm, jax, ...
+EVAL_SKIPPED = "modeler.eval_skipped"  # why a run with validation data has no evaluation
 
 # --- metrics ----------------------------------------------------------------------------------
 EVAL = "eval"  # prefix of the final evaluation on held-out data; "test" for a test evaluation

@@ -100,11 +100,12 @@ def autolog(
         costs=costs,
         tags={str(k): str(v) for k, v in (tags or {}).items()},
     )
-    hooks.enabled = True
-    _install(hooks)
     from modeler.tracking.distributed import is_chief
 
-    if is_chief():  # other workers of a distributed job never touch the store or journals
+    chief = is_chief()  # a launcher variable that cannot be read raises here, before any patch
+    hooks.enabled = True
+    _install(hooks)
+    if chief:  # other workers of a distributed job never touch the store or journals
         _warm_up(hooks)
         _recover(hooks)
 
