@@ -46,21 +46,21 @@ if TYPE_CHECKING:
 
 MAX_RUNS = 10
 DEFAULT_TOP = 10
-# The run layout's names (docs/run-layout.md); the companion experiment's tags below are ours.
+# The run layout's names (docs/run-layout.md, modeler/layout.py).
 COMPARISON_TAG = layout.COMPARISON
 CURVES_PATH = layout.CURVES_PATH
 COST_CURVE_PATH = layout.COST_CURVE_PATH
 SCORES_PATH = layout.SCORES_PATH
 DECISION_METRIC = layout.metric("decision_threshold")
-UNSTABLE_TAG = "modeler.threshold_unstable"
+UNSTABLE_TAG = layout.THRESHOLD_UNSTABLE
 CI_LOW, CI_HIGH = ".ci_low", ".ci_high"  # eval.<name>.ci_low / .ci_high: 95% intervals
 # Where reports go: a companion experiment, linked both ways by tags.
 COMPANION_SUFFIX = "/comparisons"
-COMPARISONS_EXPERIMENT_TAG = "modeler.comparisons_experiment"  # on the models' experiment
-MODELS_EXPERIMENT_TAG = "modeler.models_experiment"  # on the companion and each report run
-MODELS_EXPERIMENT_ID_TAG = "modeler.models_experiment_id"
-COMPARED_RUNS_TAG = "modeler.compared_runs"  # on a report run: the run ids, comma-separated
-COMPARED_EXPERIMENTS_TAG = "modeler.compared_experiments"
+COMPARISONS_EXPERIMENT_TAG = layout.COMPARISONS_EXPERIMENT
+MODELS_EXPERIMENT_TAG = layout.MODELS_EXPERIMENT
+MODELS_EXPERIMENT_ID_TAG = layout.MODELS_EXPERIMENT_ID
+COMPARED_RUNS_TAG = layout.COMPARED_RUNS
+COMPARED_EXPERIMENTS_TAG = layout.COMPARED_EXPERIMENTS
 
 # Metric names holding one of these are better when lower (losses, costs, error counts).
 LOWER_IS_BETTER = ("loss", "cost", "error", "mae", "rmse", "fn", "fp", "brier")

@@ -27,6 +27,13 @@ RECOVERED = "modeler.recovered"  # completed from its journal after its process 
 JOURNAL_TRUNCATED = "modeler.journal_truncated"  # the journal's last record was cut
 MODEL_MISSING = "modeler.model_missing"  # why a run has no model
 COMPARISON = "modeler.comparison"  # "true" on a comparison report's run
+THRESHOLD_UNSTABLE = "modeler.threshold_unstable"  # "true": the savings' interval reaches below 0
+# comparisons live in a companion experiment "<experiment>/comparisons", linked both ways
+COMPARISONS_EXPERIMENT = "modeler.comparisons_experiment"  # on the models' experiment
+MODELS_EXPERIMENT = "modeler.models_experiment"  # on the companion and each report run
+MODELS_EXPERIMENT_ID = "modeler.models_experiment_id"
+COMPARED_RUNS = "modeler.compared_runs"  # on a report run: the run ids, comma-separated
+COMPARED_EXPERIMENTS = "modeler.compared_experiments"
 WORKERS = "modeler.workers"  # processes of a distributed job (only its chief logs)
 LAUNCHER = "modeler.launcher"  # what started them: tf_config, torchrun, mpi, slurm, jax, ...
 EVAL_SKIPPED = "modeler.eval_skipped"  # why a run with validation data has no evaluation
@@ -35,7 +42,14 @@ EVAL_SKIPPED = "modeler.eval_skipped"  # why a run with validation data has no e
 EVAL = "eval"  # prefix of the final evaluation on held-out data; "test" for a test evaluation
 HEADLINE = ("roc_auc", "pr_auc", "precision", "recall", "f1", "accuracy")
 COUNTS = ("tp", "fp", "tn", "fn", "n", "positives")
-COST = ("cost", "cost_optimal_threshold", "cost_at_optimal", "savings", "decision_threshold")
+COST = (
+    "cost",
+    "cost_optimal_threshold",
+    "cost_at_optimal",
+    "savings",
+    "decision_threshold",
+    "cost_at_decision",
+)
 PR_CURVE = "pr_curve"  # history: step = recall in thousandths, value = interpolated precision
 ROC_CURVE = "roc_curve"  # history: step = false-positive rate in thousandths, value = best TPR
 

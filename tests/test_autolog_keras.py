@@ -70,7 +70,7 @@ def test_validation_data_tuple_metrics_equal_sklearn(autolog):
     # a short readable name; its suffix starts the full id kept in a tag
     journal_id = run.data.tags["modeler.journal_id"]
     assert len(journal_id) == 32
-    assert run.info.run_name == f"keras-{journal_id[:6].upper()}"
+    assert run.info.run_name == f"keras-{journal_id[:4].upper()}"
     assert run.data.tags["modeler.eval_source"] == "validation_data"
     assert run.data.tags["modeler.task"] == "binary"
     assert run.data.tags["modeler.model_type"] == "keras"

@@ -10,8 +10,8 @@ import inspect
 import json
 import warnings
 
-import pandas as pd
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression

@@ -115,7 +115,7 @@ def test_sklearn_killed_right_after_fit_is_completed_by_sync(tmp_path):
     assert len(journal.folders(tmp_path / "mlruns")) == 1  # nothing lost, waiting
     synced = sync_in(tmp_path)
     assert synced.returncode == 0, synced.stdout + synced.stderr
-    assert "synced LogisticRegression-" in synced.stdout
+    assert "synced LogReg-" in synced.stdout
     _, (run,) = runs_in(tmp_path)
     assert run.info.status == "FINISHED"
     assert run.data.tags["modeler.recovered"].startswith("completed from its journal")

@@ -179,12 +179,6 @@ def test_runs_table_lists_the_models_only(ui, page):
 
 @pytest.mark.server
 @pytest.mark.browser
-@pytest.mark.xfail(
-    reason="MLflow shows about 146 px (18 characters) of a run name at its default column "
-    "width; the writer's names for long model types are longer (LogisticRegression-<6 hex> is "
-    "cut by 18 px, RandomForest-down-<6 hex> by 30 px): modeler/tracking/naming.py",
-    strict=False,
-)
 def test_runs_table_shows_whole_run_names(ui, page, tmp_path):
     page.goto(f"{ui['url']}/#/experiments/{ui['experiment_id']}/runs")
     for name in ui["names"]:

@@ -71,7 +71,7 @@ def test_an_autologged_run_has_the_documented_layout(run):
     assert tags[layout.MODEL_TYPE] == "LogisticRegression"
     assert tags[layout.TASK] == "binary" and tags[layout.EVAL_SOURCE] == "validation"
     assert tags[layout.THRESHOLD] == "0.5" and tags["team"] == "fraud"
-    assert run.info.run_name == f"LogisticRegression-{tags[layout.JOURNAL_ID][:6].upper()}"
+    assert run.info.run_name == f"LogReg-{tags[layout.JOURNAL_ID][:4].upper()}"
     metrics = run.data.metrics
     for name in (*layout.HEADLINE, *layout.COUNTS, *layout.COST):
         assert layout.metric(name) in metrics, name

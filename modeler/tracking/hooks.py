@@ -114,6 +114,7 @@ class Hooks:
         n_rows: int | None = None,
         *,
         sampling: str | None = None,
+        name_type: str | None = None,
     ) -> RunWriter | None:
         """Open the run's journal, or return None (with one warning) if that fails, or
         silently in a worker of a distributed job that is not its chief."""
@@ -129,6 +130,7 @@ class Hooks:
                 model_type,
                 tags={**self.options.tags, **here.tags()},
                 sampling=record.method if record is not None else sampling,
+                name_type=name_type,
             )
             self.last_writer = writer
             with writer.guard("dataset inputs"):

@@ -144,7 +144,11 @@ class SklearnFit:
 
     def run(self, original: Any, X: Any, y: Any, args: tuple, kwargs: dict) -> Any:
         est, hooks = self.estimator, self.hooks
-        self.writer = hooks.start_run(type(est).__name__, inputs=(X, y), n_rows=_rows(X))
+        from modeler.tracking.naming import display_type
+
+        self.writer = hooks.start_run(
+            type(est).__name__, inputs=(X, y), n_rows=_rows(X), name_type=display_type(est)
+        )
         if self.writer is None:
             return original(est, X, y, *args, **kwargs)
         writer = self.writer
@@ -180,11 +184,11 @@ class SklearnFit:
                     }
                 )
                 if writer.owned:
-                    from modeler.tracking.naming import run_name
+                    from modeler.tracking.naming import display_type, run_name
 
                     writer.rename(
                         run_name(
-                            type(self.estimator).__name__,
+                            display_type(self.estimator),
                             writer.journal.id,
                             nickname=hooks.options.tags.get("modeler.nickname"),
                             sampling=samplings[0]["method"],

@@ -117,8 +117,12 @@ class RunWriter:
         tags: Mapping[str, str] | None = None,
         *,
         sampling: str | None = None,
+        name_type: str | None = None,
     ) -> RunWriter:
-        """Open a run: the user's active ``mlflow.start_run()`` run if any, else a new one."""
+        """Open a run: the user's active ``mlflow.start_run()`` run if any, else a new one.
+
+        ``name_type``: the model type the run is named after (a pipeline's final estimator),
+        when it differs from ``model_type``."""
         import mlflow
 
         tags = {layout.MODEL_TYPE: model_type, **(tags or {})}
@@ -142,7 +146,10 @@ class RunWriter:
             return writer
         journal_id = uuid.uuid4().hex
         name = run_name(
-            model_type, journal_id, nickname=tags.get(layout.NICKNAME), sampling=sampling
+            name_type or model_type,
+            journal_id,
+            nickname=tags.get(layout.NICKNAME),
+            sampling=sampling,
         )
         journal = Journal.create(
             tracking_uri=redact_url(tracking.uri),
