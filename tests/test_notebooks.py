@@ -296,11 +296,6 @@ def _printed_lines(nb) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="issue 15 item 5: a six-model notebook still prints TensorFlow retracing warnings "
-    "caused by our predictions",
-    strict=False,
-)
 def test_a_six_model_notebook_prints_little(run_notebook):
     nb, _ = _lab(run_notebook)
     printed = _printed_lines(nb)
