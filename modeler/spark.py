@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modeler.errors import CostError, EvaluationError, OptionError, SparkDataError
-from modeler.evaluation.curves import SCHEMA, _lttb, check_max_points, thin_curve
+from modeler.evaluation.curves import SCHEMA, check_max_points, lttb, thin_curve
 from modeler.evaluation.metrics import BINARY_KEYS, check_threshold
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -487,7 +487,7 @@ def _pr_entry(tps, fps, thr, flag_nothing: float, auc: float, max_points: int, c
     if not corners:
         keep = thin_curve(recall, precision, max_points)
     elif len(recall) > max_points:
-        keep = _lttb(recall, precision, max_points)
+        keep = lttb(recall, precision, max_points)
     else:
         keep = np.arange(len(recall))
     return {
@@ -930,7 +930,7 @@ class _Exact:
         running maxima over the steps are taken on the driver."""
         from pyspark.sql import functions as F
 
-        from modeler.evaluation.histories import _EPS, STEPS
+        from modeler.evaluation.histories import EPS, STEPS
 
         tp, fp = F.col("ctp").cast("double"), F.col("cfp").cast("double")
         recall, fpr = tp / F.lit(float(positives)), fp / F.lit(float(negatives))
@@ -940,11 +940,11 @@ class _Exact:
 
         # pr_history counts a point at step k when recall >= k / STEPS - eps: its last step
         k0 = F.least(F.floor(recall * F.lit(float(STEPS))), F.lit(STEPS))
-        up = (k0 + 1 <= STEPS) & (recall >= grid(k0 + 1) - F.lit(_EPS))
+        up = (k0 + 1 <= STEPS) & (recall >= grid(k0 + 1) - F.lit(EPS))
         last = F.when(up, k0 + 1).otherwise(k0)
         # roc_history counts it at step k when fpr <= k / STEPS + eps: its first step
         k1 = F.least(F.ceil(fpr * F.lit(float(STEPS))), F.lit(STEPS))
-        down = (k1 - 1 >= 0) & (fpr <= grid(k1 - 1) + F.lit(_EPS))
+        down = (k1 - 1 >= 0) & (fpr <= grid(k1 - 1) + F.lit(EPS))
         first = F.when(down, k1 - 1).otherwise(k1)
         steps = points.select(
             F.lit("pr").alias("curve"), last.alias("k"), (tp / (tp + fp)).alias("v")

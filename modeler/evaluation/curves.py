@@ -61,7 +61,7 @@ def _turning_points(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.concatenate(([0], interior, [len(x) - 1]))
 
 
-def _lttb(x: np.ndarray, y: np.ndarray, n_out: int) -> np.ndarray:
+def lttb(x: np.ndarray, y: np.ndarray, n_out: int) -> np.ndarray:
     """Largest-Triangle-Three-Buckets: indices of ``n_out`` points that keep the visual shape.
 
     The interior is cut into ``n_out - 2`` buckets of equal point counts; from each bucket the
@@ -107,7 +107,7 @@ def thin_curve(x: Any, y: Any, max_points: int = 1000) -> np.ndarray:
         return np.arange(len(xs))
     kept = _turning_points(xs, ys)
     if len(kept) > max_points:
-        kept = kept[_lttb(xs[kept], ys[kept], max_points)]
+        kept = kept[lttb(xs[kept], ys[kept], max_points)]
     return kept
 
 

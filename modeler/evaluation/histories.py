@@ -22,7 +22,7 @@ from modeler.evaluation.metrics import BinaryCore
 
 STEPS = 1000
 # A grid point equal to a curve point up to rounding (45/45000 against 1/1000) counts as reached.
-_EPS = 1e-12
+EPS = 1e-12
 
 
 def pr_history(precision: np.ndarray, recall: np.ndarray) -> list[tuple[int, float]]:
@@ -31,7 +31,7 @@ def pr_history(precision: np.ndarray, recall: np.ndarray) -> list[tuple[int, flo
     rec, prec = np.asarray(recall, float)[order], np.asarray(precision, float)[order]
     best_right = np.maximum.accumulate(prec[::-1])[::-1]  # max precision at recall >= r
     grid = np.arange(STEPS + 1) / STEPS
-    idx = np.searchsorted(rec, grid - _EPS, side="left")
+    idx = np.searchsorted(rec, grid - EPS, side="left")
     values = np.where(idx < len(rec), best_right[np.minimum(idx, len(rec) - 1)], 0.0)
     return [(int(k), float(v)) for k, v in enumerate(values)]
 
@@ -42,7 +42,7 @@ def roc_history(fpr: np.ndarray, tpr: np.ndarray) -> list[tuple[int, float]]:
     f, t = np.asarray(fpr, float)[order], np.asarray(tpr, float)[order]
     best_left = np.maximum.accumulate(t)  # max TPR at FPR <= f
     grid = np.arange(STEPS + 1) / STEPS
-    idx = np.searchsorted(f, grid + _EPS, side="right") - 1
+    idx = np.searchsorted(f, grid + EPS, side="right") - 1
     values = np.where(idx >= 0, best_left[np.maximum(idx, 0)], 0.0)
     return [(int(k), float(v)) for k, v in enumerate(values)]
 
