@@ -386,7 +386,7 @@ def count(stack: Any, experiment: str) -> dict[str, Any]:
             cur.execute(
                 "SELECT run_uuid, key, value FROM tags WHERE run_uuid = ANY(%s) AND key IN "
                 "('modeler.journal_id', 'modeler.logging_error', 'modeler.model_missing', "
-                "'modeler.recovered', 'modeler.journal_truncated')",
+                "'modeler.recovered', 'modeler.journal_truncated', 'modeler.model_type')",
                 (ids,),
             )
             for rid, key, value in cur.fetchall():
@@ -426,7 +426,8 @@ def count(stack: Any, experiment: str) -> dict[str, Any]:
 
 
 def _kind(run: dict[str, Any]) -> str:
-    return str(run["name"]).split("-")[0]
+    """modeler's model type tag, else (MLflow's runs) the first word of the run name."""
+    return str(run.get("tags", {}).get("modeler.model_type") or str(run["name"]).split("-")[0])
 
 
 def signature(run: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import pytest
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
-SKLEARN_KINDS = {"LogisticRegression", "RandomForest"}
+SKLEARN_KINDS = {"LogisticRegression", "RandomForestClassifier"}  # modeler.model_type
 CURVE_POINTS = 1001  # eval.pr_curve / eval.roc_curve: recall or FPR in thousandths, 0..1000
 
 
@@ -134,7 +134,7 @@ def test_every_run_is_complete_once_after_server_and_database_restarts(private_s
     assert len(runs) == fits, names  # nothing lost, no run twice
     assert len({r["tags"].get("modeler.journal_id") for r in runs.values()}) == fits
     assert {r["status"] for r in runs.values()} == {"FINISHED"}
-    assert {r["name"].split("-")[0] for r in runs.values()} == SKLEARN_KINDS, names
+    assert {r["tags"].get("modeler.model_type") for r in runs.values()} == SKLEARN_KINDS, names
     by_kind: dict[str, list[dict]] = {}
     for run in runs.values():
         assert "modeler.logging_error" not in run["tags"], run["tags"]
@@ -146,7 +146,7 @@ def test_every_run_is_complete_once_after_server_and_database_restarts(private_s
             assert points == expected, (run["name"], key, points)
         assert {"eval.pr_auc", "eval.roc_auc", "eval.pr_curve"} <= set(run["metrics"])
         assert "eval/curves.json" in run["artifacts"], run["artifacts"]
-        by_kind.setdefault(run["name"].split("-")[0], []).append(run)
+        by_kind.setdefault(run["tags"]["modeler.model_type"], []).append(run)
     for kind, group in by_kind.items():  # runs of one model on one data set hold the same
         shapes = {(tuple(sorted(r["metrics"].items())), tuple(r["artifacts"])) for r in group}
         assert len(shapes) == 1, f"{kind} runs differ: {[r['name'] for r in group]}"
