@@ -1,7 +1,8 @@
 """Paired comparison of runs evaluated on the same rows: is the best really better?
 
     >>> result = paired(y_val, {"A": scores_a, "B": scores_b}, metric="pr_auc")  # doctest: +SKIP
-    >>> result["best"], result["runs"]["B"]["diff"], result["runs"]["B"]["indistinguishable"]
+    >>> r = result["runs"]["B"]                                                  # doctest: +SKIP
+    >>> result["best"], r["diff"], r["indistinguishable"]                       # doctest: +SKIP
     ('A', -0.014, True)
 
 Every resample draws the same rows for every run (a paired, stratified bootstrap), so what the
@@ -31,7 +32,6 @@ from modeler.errors import EvaluationError, OptionError
 from modeler.evaluation.cost import Costs, parse_costs
 from modeler.evaluation.metrics import (
     as_binary_scores,
-    binary_core,
     check_binary_labels,
     check_sample_weight,
 )
@@ -101,6 +101,21 @@ def _check_inputs(
     return y, runs, w, spec, thr
 
 
+def average_precision(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> float:
+    """scikit-learn's ``average_precision_score`` with sample weights, from one sort.
+
+    >>> average_precision(np.array([0, 1, 1, 0]), np.array([0.1, 0.4, 0.35, 0.8]), np.ones(4))
+    0.5833333333333333
+    """
+    order = np.argsort(-s, kind="stable")
+    ys, ss, ws = y[order], s[order], w[order]
+    last = np.flatnonzero(np.append(ss[1:] != ss[:-1], True))  # the end of each run of ties
+    tp = np.cumsum(ws * ys)[last]
+    fp = np.cumsum(ws * (1 - ys))[last]
+    recall = tp / tp[-1]
+    return float(np.sum(np.diff(recall, prepend=0.0) * (tp / (tp + fp))))
+
+
 def _cost_point(y, s, w, fn, tp, fp, t) -> float:
     flagged = s >= t
     pos = y == 1
@@ -148,9 +163,7 @@ def paired(
                 f"pr_auc is undefined when the labels hold one class only ({int(y.sum())} "
                 f"positives among {n} rows)"
             )
-        values = {
-            r: float(binary_core(y, s, sample_weight=w).metrics["pr_auc"]) for r, s in runs.items()
-        }
+        values = {r: average_precision(y, s, w) for r, s in runs.items()}
         higher = True
     else:
         assert spec is not None
