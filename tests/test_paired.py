@@ -182,3 +182,20 @@ def test_errors(kwargs, error, match):
     labels, scores = args.pop("labels"), args.pop("scores")
     with pytest.raises(error, match=match):
         paired(labels, scores, resamples=20, **args)
+
+
+def test_average_precision_from_one_sort_equals_scikit_learn():
+    from sklearn.metrics import average_precision_score
+
+    from modeler.evaluation.paired import average_precision
+
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        n = int(rng.integers(5, 2000))
+        y = (rng.random(n) < 0.2).astype(int)
+        y[0] = 1
+        s = np.round(rng.random(n), int(rng.integers(1, 4)))  # many ties
+        w = rng.random(n) + 0.1
+        assert average_precision(y, s, w) == pytest.approx(
+            average_precision_score(y, s, sample_weight=w), abs=1e-12
+        )
