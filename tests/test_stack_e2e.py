@@ -131,7 +131,7 @@ def logged(mlflow_stack, tmp_path_factory):
     runs = client.search_runs([exp.experiment_id])
     by_kind: dict[str, list[tuple[str, str]]] = {}
     for run in runs:
-        kind = run.info.run_name.split("-", 1)[0]
+        kind = run.data.tags.get("modeler.model_type", run.info.run_name)
         by_kind.setdefault(kind, []).append((run.info.run_id, run.info.run_name))
     names = sorted(r.info.run_name for r in runs)
     # the report run lives in a companion experiment: the models' list holds models only
