@@ -318,3 +318,53 @@ def test_a_password_in_the_tracking_url_is_never_printed_or_stored(mlflow_server
         {"params": run.data.params, "tags": run.data.tags, "name": run.info.run_name}
     )
     assert password not in everything
+
+
+@pytest.mark.server
+def test_a_store_back_before_the_process_exits_gets_its_runs_at_exit(mlflow_server, tmp_path):
+    """A short outage: the process retries at exit instead of leaving work for modeler sync."""
+    import time
+
+    code = SKLEARN_FIT.format(
+        after=(
+            "import pathlib, time\n"
+            "while not pathlib.Path('go').exists():\n"
+            "    time.sleep(0.2)\n"
+        )
+    )
+    (tmp_path / "script.py").write_text(textwrap.dedent(code))
+    experiment = f"exit-{tmp_path.name}"
+    mlflow_server.stop(kill=True)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "script.py"],
+            cwd=tmp_path,
+            env={
+                **os.environ,
+                "MODELER_TEST_MODE": "0",
+                "MLFLOW_TRACKING_URI": mlflow_server.url,
+                "MLFLOW_EXPERIMENT_NAME": experiment,
+                "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "proba.npy").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)  # the fit returned while the server was down
+        time.sleep(6)  # longer ago than EXIT_RETRY_AFTER
+        mlflow_server.start()
+        (tmp_path / "go").touch()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        mlflow_server.start()
+    assert proc.returncode == 0, err
+    assert "is now in the store" in err and "could not reach" not in err  # none left for sync
+    assert journal.folders(tmp_path / "mlruns") == []
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_server.url)
+    exp = client.get_experiment_by_name(experiment)
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.info.status == "FINISHED" and "eval.roc_auc" in run.data.metrics

@@ -91,9 +91,13 @@ class Replayer:
                 self.complete = True
             return self.complete
         except StoreUnavailable:
+            self.resuming = True
             raise
         except Exception as exc:
             if is_transient(exc, self.remote):
+                # the store may have done what it did not answer (a run, a model): look before
+                # doing it again
+                self.resuming = True
                 raise StoreUnavailable(
                     f"tracking store {redact_text(self.tracking_uri)} did not answer: "
                     f"{type(exc).__name__}: {redact_text(_first_line(exc))}"

@@ -28,6 +28,7 @@ from modeler.tracking.replay import Replayer, StoreUnavailable
 
 FLUSH_SECONDS = 2.0  # per-epoch metrics reach the store at most this late
 RETRY_SECONDS = 30.0  # a store that did not answer is tried again after this long
+EXIT_RETRY_AFTER = 5.0  # at exit, a store found down longer ago than this is tried once more
 
 
 @dataclass
@@ -292,7 +293,12 @@ class Uploader:
 
     def _at_exit(self) -> None:
         """Let running work end (finishing steps always; uploads while the store answers),
-        then say what is left on disk."""
+        then say what is left on disk. A store found down more than a few seconds ago is
+        tried once more: a short outage should not leave runs for ``modeler sync``."""
+        with self._cond:
+            recent = time.monotonic() + RETRY_SECONDS - EXIT_RETRY_AFTER
+            self._down_until = {u: t for u, t in self._down_until.items() if t > recent}
+            self._cond.notify_all()
         try:
             self.wait()
         except Exception as exc:  # the process is ending: say it, do not raise
