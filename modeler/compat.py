@@ -421,12 +421,7 @@ class accuinsight:  # the original's name, so notebooks keep their import line
         hooks.evaluated(earlier)  # it is evaluated here: nothing to warn about
         tracking = self._accu.tracking()
         if earlier is not None:  # the autologged fit's run: one run per model
-            known = earlier.run_id
-            writer = (
-                RunWriter.attach(tracking, known)
-                if known
-                else RunWriter.attach(tracking, to=earlier)
-            )
+            writer = RunWriter.attach(tracking, to=earlier)
             if nickname:
                 writer.set_tags({"modeler.nickname": nickname})
         else:

@@ -73,7 +73,7 @@ def test_imblearn_pipeline_records_sampler_params_and_counts(autolog, data):
     )
     pipe.fit(X, y)
     run = store.only_run()
-    assert run.info.run_name.startswith("Pipeline-")
+    assert run.info.run_name.startswith("LogReg-smote-")  # named after its final estimator
     assert run.data.params["smote__k_neighbors"] == "3"
     assert run.data.params["clf__max_iter"] == "500"
     sampling = json.loads(run.data.tags["modeler.sampling"])

@@ -394,3 +394,21 @@ def test_artifact_upload_failing_keeps_artifacts_in_the_journal(tmp_path, data, 
         accu.autolog(disable=True)
         accu.set_tracking(None, None)
         server.stop(kill=True)
+
+
+def test_a_test_evaluation_made_while_the_store_was_down_joins_its_run(remote, data):
+    server, client, experiment = remote
+    X, y, Xv, yv = data
+    server.stop(kill=True)
+    accu.autolog(validation=(Xv, yv), log_models=False)
+    with pytest.warns(ModelerWarning, match="did not answer"):
+        clf = LogisticRegression().fit(X, y)
+        accu.evaluate(clf, X[:200], y[:200], prefix="test")  # its run is not in the store yet
+        accu.wait()
+    assert len(kept()) == 2  # the run's journal, and the one adding test.* to it
+    server.start()
+    accu.sync()
+    (run,) = server_runs(client, experiment)  # one run, not two
+    assert run.info.status == "FINISHED"
+    assert "eval.pr_auc" in run.data.metrics and run.data.metrics["test.n"] == 200
+    assert kept() == []

@@ -230,10 +230,7 @@ def evaluate(
     if run_id is not None:
         writer = RunWriter.attach(tracking, run_id)
     elif earlier is not None:
-        known = earlier.run_id
-        writer = (
-            RunWriter.attach(tracking, known) if known else RunWriter.attach(tracking, to=earlier)
-        )
+        writer = RunWriter.attach(tracking, to=earlier)
     else:
         model_type = "scores" if is_scores else model_type_of(model)
         writer = RunWriter.start(tracking, model_type, tags=hooks.options.tags)

@@ -102,7 +102,7 @@ def sync(
 ) -> SyncResult:
     """Finish and replay every journal no live process holds, now, in this thread."""
     from modeler.tracking.finish import finish
-    from modeler.tracking.replay import Replayer, StoreUnavailable
+    from modeler.tracking.replay import NotYet, Replayer, StoreUnavailable
     from modeler.tracking.writer import uploader as the_uploader
 
     uploader = the_uploader()
@@ -132,6 +132,11 @@ def sync(
                 echo(message)
             replayer = Replayer(journal, uri, resume=True)
             complete = replayer.replay()
+        except NotYet as exc:  # its run's own journal could not be replayed
+            result.failed.append(f"{name}: {exc}")
+            echo(f"not synced {name}: {exc}")
+            journal.unlock()
+            continue
         except (StoreUnavailable, TrackingError) as exc:
             result.failed.append(f"{name}: {exc}")
             echo(f"not synced {name}: {exc} ({root} was kept; run `modeler sync` again)")

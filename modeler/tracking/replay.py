@@ -31,6 +31,10 @@ class StoreUnavailable(TrackingError):
     """The store did not answer (or is locked); the journal stays and is replayed later."""
 
 
+class NotYet(TrackingError):
+    """The run this journal adds to is not in the store yet (its own journal comes first)."""
+
+
 class Replayer:
     """Sends one journal's operations to its store; safe to call again at any point."""
 
@@ -90,6 +94,8 @@ class Replayer:
             if not self.journal.owned and i == len(ops) and any(o["op"] == "end" for o in ops):
                 self.complete = True
             return self.complete
+        except NotYet:
+            raise
         except StoreUnavailable:
             self.resuming = True
             raise
@@ -124,8 +130,9 @@ class Replayer:
         if attach_to:  # a later evaluation of a run whose own journal may not be replayed yet
             found = self._find_by_journal_id(attach_to)
             if found is None:
-                raise StoreUnavailable(
-                    f"run of journal {attach_to} is not in the store yet; replay it first"
+                raise NotYet(
+                    f"{self.journal.root}: the run of journal {attach_to} is not in the store "
+                    "yet; it is replayed first"
                 )
             self._set_run_id(found)
         else:

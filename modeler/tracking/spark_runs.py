@@ -100,10 +100,7 @@ def evaluate_spark(
     if run_id is not None:
         writer = RunWriter.attach(tracking, run_id)
     elif earlier is not None:
-        known = earlier.run_id
-        writer = (
-            RunWriter.attach(tracking, known) if known else RunWriter.attach(tracking, to=earlier)
-        )
+        writer = RunWriter.attach(tracking, to=earlier)
         hooks.evaluated(earlier)
     else:
         writer = RunWriter.start(tracking, "spark", tags=hooks.options.tags)

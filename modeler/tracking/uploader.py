@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 
 from modeler.redact import redact_text
 from modeler.tracking.journal import Journal
-from modeler.tracking.replay import Replayer, StoreUnavailable
+from modeler.tracking.replay import NotYet, Replayer, StoreUnavailable
 
 FLUSH_SECONDS = 2.0  # per-epoch metrics reach the store at most this late
 RETRY_SECONDS = 30.0  # a store that did not answer is tried again after this long
+NOT_YET_TRIES = 30  # an addition to a run not created after this many 1 s tries stops a wait
 EXIT_RETRY_AFTER = 5.0  # at exit, a store found down longer ago than this is tried once more
 
 
@@ -42,6 +43,7 @@ class _Entry:
     urgent: bool = True
     next_send: float = 0.0
     warned: bool = False
+    not_yet: int = 0  # replays that found the run it adds to not created yet
     done: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -180,7 +182,8 @@ class Uploader:
     def _settled(self, entry: _Entry) -> bool:
         if entry.job is not None or entry.journal.id in self._busy:  # work still to do
             return False
-        return entry.done.is_set() or self._is_down(entry) or not entry.dirty
+        waited_enough = entry.not_yet >= NOT_YET_TRIES
+        return entry.done.is_set() or self._is_down(entry) or not entry.dirty or waited_enough
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -240,6 +243,14 @@ class Uploader:
             return
         try:
             complete = entry.replayer.replay()
+        except NotYet as exc:  # the run it adds to comes with another journal: soon
+            with self._cond:
+                entry.not_yet += 1
+                entry.next_send = time.monotonic() + 1.0
+                self._cond.notify_all()
+            if entry.not_yet == NOT_YET_TRIES:
+                self._say(f"modeler: {exc}; still waiting (`modeler sync` tries again)", entry)
+            return
         except StoreUnavailable as exc:
             with self._cond:
                 self._down_until[entry.replayer.tracking_uri] = time.monotonic() + RETRY_SECONDS

@@ -169,10 +169,13 @@ class RunWriter:
     ) -> RunWriter:
         """Write more to an existing run (e.g. a test-set evaluation); its status is kept.
 
-        ``to``: the writer of a run of this session, whose run may not be in the store yet.
+        ``to``: the writer of a run of this session, which may not be in the store yet (then
+        the new records wait for it in their own journal).
         """
         if run_id is None and to is None:
             raise ValueError("attach needs a run id or a writer")
+        if run_id is None and to is not None:
+            run_id = to.run_id  # waits for the uploader to create it; None while the store is down
         journal = Journal.create(
             tracking_uri=redact_url(tracking.uri),
             experiment=tracking.experiment,
