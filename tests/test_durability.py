@@ -327,9 +327,7 @@ def test_a_store_back_before_the_process_exits_gets_its_runs_at_exit(mlflow_serv
 
     code = SKLEARN_FIT.format(
         after=(
-            "import pathlib, time\n"
-            "while not pathlib.Path('go').exists():\n"
-            "    time.sleep(0.2)\n"
+            "import pathlib, time\nwhile not pathlib.Path('go').exists():\n    time.sleep(0.2)\n"
         )
     )
     (tmp_path / "script.py").write_text(textwrap.dedent(code))
