@@ -274,17 +274,29 @@ def report_metrics(report, k: int) -> dict:
 @pytest.mark.browser
 def test_hover_shows_threshold_precision_recall_and_fpr(page, report):
     p = page().open(report.html_path)
-    # a point of run 2's PR curve, by its place on the canvas
+    # a point of run 2's PR curve, by its place on the canvas, away from every marker and from
+    # the other runs' curves (a click there picks whatever is nearest, as it should)
     spot = p.page.evaluate(
         """() => {
           const chart = Chart.getChart('chart-pr');
           const k = chart.data.datasets.findIndex(d => d.run === 2);
-          const meta = chart.getDatasetMeta(k), i = Math.floor(meta.data.length * 0.4);
-          const box = chart.canvas.getBoundingClientRect();
-          return {x: box.left + meta.data[i].x, y: box.top + meta.data[i].y,
-                  index: chart.data.datasets[k].data[i].i};
+          const meta = chart.getDatasetMeta(k), box = chart.canvas.getBoundingClientRect();
+          // every other thing drawn: markers (kept 15 px away), the other runs' curves (5 px)
+          const near = (m) => chart.data.datasets[m].mark ? 15 : 5;
+          const others = chart.data.datasets.flatMap((d, m) => m !== k && d.mark !== 'band'
+            ? chart.getDatasetMeta(m).data.map(e => [e.x, e.y, near(m)]) : []);
+          const fractions = [];
+          for (let d = 0; d <= 0.35; d += 0.01) fractions.push(0.4 - d, 0.4 + d);
+          for (const f of fractions) {
+            const i = Math.floor(meta.data.length * f), e = meta.data[i];
+            if (others.every(([x, y, r]) => Math.hypot(x - e.x, y - e.y) > r)) {
+              return {x: box.left + e.x, y: box.top + e.y, index: chart.data.datasets[k].data[i].i};
+            }
+          }
+          return null;
         }"""
     )
+    assert spot is not None, "no point of the curve stands clear of the markers"
     p.page.mouse.move(spot["x"], spot["y"])
     tip = p.page.evaluate(
         """() => { const t = Chart.getChart('chart-pr').tooltip, d = t.dataPoints[0];
@@ -307,9 +319,20 @@ def test_hover_shows_threshold_precision_recall_and_fpr(page, report):
     assert precision == pytest.approx(expected["precision"], abs=6e-5)
     assert recall == pytest.approx(expected["recall"], abs=6e-5)
     assert fpr == pytest.approx(expected["fpr"], abs=6e-6)
-    # clicking the curve there sets that run's threshold to that point
+    # clicking the curve there sets that run's threshold to the point the tooltip showed
     before = p.card(k)
-    p.page.mouse.click(spot["x"], spot["y"])
+    moved = (
+        f'document.querySelector(\'.card[data-run="{k}"]\').dataset.index != "{before["index"]}"'
+    )
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(3):  # Chart.js handles pointer events once per animation frame, and
+        p.page.mouse.click(spot["x"], spot["y"])  # headless Chromium may drop one in a busy frame
+        try:
+            p.page.wait_for_function(moved, timeout=2000)
+            break
+        except PlaywrightTimeout:
+            continue
     clicked = p.card(k)
     assert clicked["index"] == tip["i"] != before["index"]
     assert clicked["t"] == exact_t
