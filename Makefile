@@ -26,14 +26,21 @@ lint:
 	$(BIN)/ruff format --check modeler tests bench
 	$(BIN)/mypy modeler
 
-## make test: set up (system packages, dev extras) and run lint, type checks and the whole suite,
-## then the Keras autolog tests a second time on Keras' JAX backend
+## make test: set up (system packages, dev extras) and run lint, type checks and the whole suite;
+## beside it, the Keras autolog tests a second time on Keras' JAX backend (its log is printed
+## at the end). Fails when either fails.
 test: install-dev
 	bash .ci/setup-system.sh
 	$(MAKE) lint
-	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
-	@echo "== tests/test_autolog_keras.py again with KERAS_BACKEND=jax"
-	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/test_autolog_keras.py
+	@jax_log=$$(mktemp); jax_tmp=$$(mktemp -d); \
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -p no:cacheprovider --basetemp=$$jax_tmp/t \
+	  tests/test_autolog_keras.py > $$jax_log 2>&1 & jax=$$!; \
+	$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; \
+	wait $$jax; jax_rc=$$?; \
+	echo "== tests/test_autolog_keras.py again with KERAS_BACKEND=jax (run beside the suite)"; \
+	cat $$jax_log; rm -rf $$jax_log $$jax_tmp; \
+	[ $$rc -eq 0 ] && [ $$jax_rc -eq 0 ]
 
 ## make bench: every benchmark, one after another
 bench: install-dev

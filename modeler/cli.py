@@ -9,6 +9,7 @@ $ modeler compare --experiment fraud --top 5 --by eval.pr_auc
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,9 @@ def ui(host: str, port: int) -> None:
 
     cmd, url = ui_command(host=host, port=port)
     _check_free(host, port)
+    # MLflow's job runner (GenAI jobs; a huey consumer and four workers busy at start-up) is
+    # not needed to browse runs: off unless asked for, as in `modeler server`
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     click.echo(f"MLflow UI on {url}  (Ctrl-C to stop)")
     code = serve_until_stopped(cmd)
     if code:

@@ -14,8 +14,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 pytest_plugins = ["fixtures.s3", "fixtures.servers", "fixtures.stores"]
 
 
+@pytest.fixture(scope="session")
+def _store_templates(tmp_path_factory):
+    """One folder for the cached empty MLflow store, shared by every test's own cache."""
+    return tmp_path_factory.mktemp("store-templates")
+
+
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
+def _isolated(tmp_path, monkeypatch, _store_templates):
     """Each test runs in its own folder with no tracking or cache settings from outside."""
     for var in (
         "MLFLOW_TRACKING_URI",
@@ -26,6 +32,9 @@ def _isolated(tmp_path, monkeypatch):
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MODELER_CACHE_DIR", str(tmp_path / "cache"))
+    # A new SQLite store is a copy of the empty one MLflow's migrations built once (2-3 s each)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "stores").symlink_to(_store_templates, target_is_directory=True)
     monkeypatch.chdir(tmp_path)
     from modeler.state import SESSION
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -44,9 +45,10 @@ def _group(pgid: int) -> list[int]:
 
 
 def _start_ui(tmp_path: Path, port: int) -> subprocess.Popen:
-    # a session of its own, like a shell job: the test can signal its whole group
+    # the installed `modeler` command, in a session of its own like a shell job: the test can
+    # signal its whole group
     return subprocess.Popen(
-        [sys.executable, "-m", "modeler.cli", "ui", "--port", str(port)],
+        [str(Path(sys.executable).with_name("modeler")), "ui", "--port", str(port)],
         cwd=tmp_path,
         start_new_session=True,
         stdout=subprocess.PIPE,
@@ -77,12 +79,18 @@ def test_stopping_modeler_ui_stops_the_server_and_its_workers(tmp_path, how):
         server_group = _stat(servers[0])[1]
         assert server_group != os.getpgid(ui.pid)  # the server has a group of its own
         assert len(_group(server_group)) >= 1
+        # it serves the embedded store of the folder it was started in
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=10"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert "experiments" in json.load(response)
+        assert (tmp_path / "mlruns" / "mlflow.db").exists()
 
         if how == "ctrl-c":  # the terminal sends SIGINT to the foreground job's group
             os.killpg(ui.pid, signal.SIGINT)
         else:
             ui.send_signal(signal.SIGTERM)
         assert ui.wait(timeout=60) == 0
+        assert f"MLflow UI on http://127.0.0.1:{port}" in ui.stdout.read().decode()
         assert not _answers(port)
         assert _wait_for(lambda: _group(server_group) == [], 10), _group(server_group)
     finally:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -102,45 +98,3 @@ def test_cli_prints_modeler_errors_as_one_line(tmp_path):
     assert result.exit_code == 2
     assert result.output.startswith("error: ") and "missing.json" in result.output
     assert "Traceback" not in result.output
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.mark.server
-def test_modeler_ui_serves_the_embedded_store(tmp_path):
-    port = _free_port()
-    exe = Path(sys.executable).with_name("modeler")
-    proc = subprocess.Popen(
-        [str(exe), "ui", "--port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                assert time.monotonic() < deadline, "modeler ui did not answer in 90 s"
-                time.sleep(0.5)
-        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=10"
-        with urllib.request.urlopen(url, timeout=10) as r:
-            assert "experiments" in json.load(r)
-        assert (tmp_path / "mlruns" / "mlflow.db").exists()
-    finally:
-        import os
-        import signal
-
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    assert f"http://127.0.0.1:{port}" in proc.stdout.read()

@@ -14,10 +14,10 @@ Metrics: ``pr_auc`` (average precision, higher is better) and ``cost`` (total co
 threshold, from ``thresholds``; lower is better). Rows may carry sampling weights (the
 ``weight`` column of ``eval/scores.parquet``).
 
-How: each run is resampled together with the best (one pair at a time). Positives are drawn row
-by row (multinomial). Negatives that both runs place between the same two positive scores are
-interchangeable, so they are drawn per such group, with Poisson counts (the Poisson bootstrap,
-summed exactly). For ``pr_auc`` each run's scores are first snapped to ``levels`` quantiles of
+How: each run is resampled together with the best. Positives are drawn row by row
+(multinomial), one draw per resample shared by every pair. Negatives that both runs place
+between the same two positive scores are interchangeable, so they are drawn per such group,
+with Poisson counts (the Poisson bootstrap, summed exactly). For ``pr_auc`` each run's scores are first snapped to ``levels`` quantiles of
 its positives' scores (ties within a level), which keeps the groups few; the interval is then
 centred on the exact difference. Costs need no snapping: only which runs flag a row matters.
 """
@@ -36,13 +36,11 @@ from modeler.evaluation.metrics import (
     check_sample_weight,
 )
 from modeler.evaluation.uncertainty import (
-    Counts,
     Layout,
     _weighted,
     check_bootstrap_options,
     draw_counts,
     layout,
-    stats,
 )
 
 METRICS = ("pr_auc", "cost")
@@ -179,19 +177,20 @@ def paired(
         assert spec is not None
         cost_samples, cost_points = _cost_samples(y, runs, w, fn, tp, spec.fp, thr, rng, resamples)
     out_runs: dict[str, dict[str, Any]] = {}
-    lays = {}
+    pr_auc_diffs: dict[str, tuple[np.ndarray, float]] = {}
     if metric == "pr_auc":
         lays = {
             r: layout(y, s, weights=w, freq=w, group_positives=False, max_levels=levels)
             for r, s in runs.items()
         }
+        pr_auc_diffs = _pr_auc_differences(y, lays, best, w, rng, resamples)
     for r in names:
         diff = values[r] - values[best]
         if r == best:
             lo = hi = 0.0
         else:
             if metric == "pr_auc":
-                d, centre = _pr_auc_pair(y, (lays[r], lays[best]), w, rng, resamples)
+                d, centre = pr_auc_diffs[r]
             else:
                 d = cost_samples[r] - cost_samples[best]
                 centre = cost_points[r] - cost_points[best]
@@ -218,62 +217,98 @@ def paired(
     }
 
 
-def _pr_auc_pair(
+def _average_precision_by_cut(pw: np.ndarray, nw: np.ndarray) -> np.ndarray:
+    """Average precision per resample from the positive / negative weight at each cut (b, m),
+    as ``uncertainty.stats`` computes it."""
+    tp = np.cumsum(pw[:, ::-1], axis=1)[:, ::-1]  # flagged at each cut: score >= cut
+    fp = np.cumsum(nw[:, ::-1], axis=1)[:, ::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        flagged = tp + fp
+        precision = np.where(flagged > 0, tp / np.where(flagged > 0, flagged, 1.0), 0.0)
+        ap = (pw * precision).sum(axis=1) / tp[:, 0]
+    return np.where(tp[:, 0] > 0, ap, np.nan)
+
+
+def _pr_auc_differences(
     y: np.ndarray,
-    lays: tuple[Layout, Layout],
+    lays: dict[str, Layout],
+    best: str,
     w: np.ndarray,
     rng: np.random.Generator,
     resamples: int,
-) -> tuple[np.ndarray, float]:
-    """Resampled differences of average precision (run - best) from the two runs' layouts,
-    and the difference they scatter around (on the snapped scores)."""
+) -> dict[str, tuple[np.ndarray, float]]:
+    """For each run but the best: resampled differences of average precision (run - best) and
+    the difference they scatter around (on the snapped scores).
+
+    Every pair shares one draw of the positives per resample (each pair is still resampled
+    jointly: the same rows for the run and the best); negatives are drawn per pair, per cell.
+    """
     from scipy import sparse
 
     pos, neg = y == 1, y == 0
-    # Cells: negatives in the same group of both runs are interchangeable for this pair.
-    g_run, g_best = (lay.row_group[neg] for lay in lays)
-    _, cell, cell_size = np.unique(
-        g_run * (int(g_best.max(initial=0)) + 1) + g_best, return_inverse=True, return_counts=True
-    )
-    cell = cell.ravel()
-    n_cells = len(cell_size)
-    cell_w, cell_sd = _group_sums(cell, w[neg], n_cells)
-    maps, orders = [], []
-    for lay, groups in zip(lays, (g_run, g_best), strict=True):
-        group_of_cell = np.zeros(n_cells, dtype=np.int64)
-        group_of_cell[cell] = groups
-        maps.append(
-            sparse.csr_matrix(
-                (np.ones(n_cells), (np.arange(n_cells), group_of_cell)),
-                shape=(n_cells, len(lay.neg_size)),
-            )
-        )
-        orders.append(np.argsort(lay.row_group[pos], kind="stable"))  # unit -> positive row
-
-    def difference(pos_counts: np.ndarray, neg_w: np.ndarray) -> np.ndarray:
-        aps = []
-        for lay, cell_map, order in zip(lays, maps, orders, strict=True):
-            g = np.asarray(cell_map.T.dot(neg_w.T)).T  # (b, groups of this run)
-            aps.append(
-                stats(
-                    lay, Counts(pos=pos_counts[:, order], neg_w=g, neg_f=g), [], with_cost=False
-                ).pr_auc
-            )
-        return aps[0] - aps[1]
-
     n_pos = int(pos.sum())
-    centre = float(difference(np.ones((1, n_pos)), (cell_size * cell_w)[None, :])[0])
-    out = []
-    block = max(1, min(resamples, 2_000_000 // max(n_cells, n_pos, 1)))
+    w_neg = w[neg]
+
+    def positives_at_cuts(lay: Layout) -> Any:  # positive row -> its cut, weighted
+        cut = lay.pos_cut[lay.row_group[pos]]
+        return sparse.csc_matrix((w[pos], (np.arange(n_pos), cut)), shape=(n_pos, lay.m))
+
+    def cells_at_cuts(lay: Layout, group_of_cell: np.ndarray) -> Any:  # cell -> its cut
+        code = lay.neg_code[group_of_cell]
+        on = np.flatnonzero(code >= 1)  # below the lowest cut: never flagged, not in AP
+        return sparse.csc_matrix(
+            (np.ones(len(on)), (on, (code[on] - 1) // 2)), shape=(len(code), lay.m)
+        )
+
+    at_cuts = {r: positives_at_cuts(lay) for r, lay in lays.items()}
+    pairs = {}
+    g_best = lays[best].row_group[neg]
+    for r, lay in lays.items():
+        if r == best:
+            continue
+        # Cells: negatives in the same group of both runs are interchangeable for this pair.
+        g_run = lay.row_group[neg]
+        _, cell, size = np.unique(
+            g_run * (int(g_best.max(initial=0)) + 1) + g_best,
+            return_inverse=True,
+            return_counts=True,
+        )
+        cell = cell.ravel()
+        cell_w, cell_sd = _group_sums(cell, w_neg, len(size))
+        maps = []
+        for lay_, groups in ((lay, g_run), (lays[best], g_best)):
+            group_of_cell = np.zeros(len(size), dtype=np.int64)
+            group_of_cell[cell] = groups
+            maps.append(cells_at_cuts(lay_, group_of_cell))
+        pairs[r] = (size, cell_w, cell_sd, maps)
+
+    def differences(pos_counts: np.ndarray, neg_w: dict[str, np.ndarray]) -> dict[str, Any]:
+        pw = {r: np.asarray(m.T.dot(pos_counts.T)).T for r, m in at_cuts.items()}
+        out = {}
+        for r, (_, _, _, (m_run, m_best)) in pairs.items():
+            nw = neg_w[r].T
+            out[r] = _average_precision_by_cut(
+                pw[r], np.asarray(m_run.T.dot(nw)).T
+            ) - _average_precision_by_cut(pw[best], np.asarray(m_best.T.dot(nw)).T)
+        return out
+
+    centre = differences(np.ones((1, n_pos)), {r: (p[0] * p[1])[None, :] for r, p in pairs.items()})
+    samples: dict[str, list[np.ndarray]] = {r: [] for r in pairs}
+    widest = max([n_pos, 1] + [len(p[0]) for p in pairs.values()])
+    block = max(1, min(resamples, 2_000_000 // widest))
     done = 0
     while done < resamples:
         b = min(block, resamples - done)
         pos_counts = draw_counts(rng, np.ones(n_pos, dtype=np.int64), b).astype(float)
         # Negatives: the Poisson bootstrap (each row drawn Poisson(1) times), summed per cell.
-        neg_counts = rng.poisson(cell_size, size=(b, n_cells)).astype(float)
-        out.append(difference(pos_counts, _weighted(rng, neg_counts, cell_w, cell_sd)))
+        neg_w = {
+            r: _weighted(rng, rng.poisson(size, size=(b, len(size))).astype(float), cw, sd)
+            for r, (size, cw, sd, _) in pairs.items()
+        }
+        for r, d in differences(pos_counts, neg_w).items():
+            samples[r].append(d)
         done += b
-    return np.concatenate(out), centre
+    return {r: (np.concatenate(v), float(centre[r][0])) for r, v in samples.items()}
 
 
 def _cost_samples(

@@ -96,18 +96,79 @@ def open_client(uri: str) -> Any:
         db = sqlite_path(uri)
         if db is not None and not db.exists():
             building = db.with_name(f".{db.name}.{uuid.uuid4().hex}.creating")
-            # MLflow logs two INFO lines while it builds the tables: not news to a user
-            quiet = logging.getLogger("mlflow.store.db.utils")
-            level = quiet.level
-            quiet.setLevel(logging.WARNING)
             try:
-                store = MlflowClient(tracking_uri=f"sqlite:///{building}")._tracking_client.store
-                store.engine.dispose()
+                _build_sqlite(building)
                 os.replace(building, db)
             finally:
-                quiet.setLevel(level)
                 building.unlink(missing_ok=True)
         return MlflowClient(tracking_uri=uri)
+
+
+def template_path() -> Path:
+    """The empty store this MLflow version's migrations build, kept in the cache and copied
+    for each new SQLite store (``<cache>/stores/mlflow-<version>-empty.db``).
+
+    Running MLflow's migrations takes 2-3 s; a copy takes milliseconds.
+    """
+    import mlflow
+
+    from modeler.config import cache_dir
+
+    return cache_dir() / "stores" / f"mlflow-{mlflow.__version__}-empty.db"
+
+
+def _open_store(path: Path) -> None:
+    """Open ``path`` as MLflow does: tables built when missing, the schema checked, the
+    Default experiment created when missing. Then let go of the file."""
+    from mlflow.tracking import MlflowClient
+
+    # MLflow logs two INFO lines while it builds the tables: not news to a user
+    quiet = logging.getLogger("mlflow.store.db.utils")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        store = MlflowClient(tracking_uri=f"sqlite:///{path}")._tracking_client.store
+        store.engine.dispose()
+    finally:
+        quiet.setLevel(level)
+
+
+def _build_sqlite(building: Path) -> None:
+    """A new store at ``building``: a copy of the cached empty store when there is a sound one,
+    else MLflow's migrations, whose result is then cached (without its Default experiment,
+    which MLflow creates on opening, with this folder's artifact location and the time)."""
+    import shutil
+    import sqlite3
+    import uuid
+
+    template = template_path()
+    if template.is_file():
+        copy = building.with_name(building.name + ".copy")  # MLflow keeps engines per path
+        try:
+            shutil.copyfile(template, copy)
+            _open_store(copy)
+            os.replace(copy, building)
+            return
+        except Exception:  # a damaged or foreign cache file: build from scratch, replace it
+            template.unlink(missing_ok=True)
+        finally:
+            copy.unlink(missing_ok=True)
+    _open_store(building)
+    spare = template.with_name(f".{template.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        template.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(building, spare)
+        con = sqlite3.connect(spare)
+        try:
+            with con:
+                con.execute("DELETE FROM experiments WHERE experiment_id = 0")
+        finally:
+            con.close()
+        os.replace(spare, template)
+    except (OSError, sqlite3.Error):  # the cache is an optimisation, never a failure
+        pass
+    finally:
+        spare.unlink(missing_ok=True)
 
 
 def connect(tracking: Tracking | None = None) -> Store:
