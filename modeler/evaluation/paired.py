@@ -17,9 +17,9 @@ threshold, from ``thresholds``; lower is better). Rows may carry sampling weight
 How: each run is resampled together with the best. Positives are drawn row by row
 (multinomial), one draw per resample shared by every pair. Negatives that both runs place
 between the same two positive scores are interchangeable, so they are drawn per such group,
-with Poisson counts (the Poisson bootstrap, summed exactly). For ``pr_auc`` each run's scores are first snapped to ``levels`` quantiles of
-its positives' scores (ties within a level), which keeps the groups few; the interval is then
-centred on the exact difference. Costs need no snapping: only which runs flag a row matters.
+with Poisson counts (the Poisson bootstrap, summed exactly). For ``pr_auc`` each run's scores
+are first snapped to ``levels`` quantiles of its positives' scores (ties within a level), which
+keeps the groups few; the interval is then centred on the exact difference. Costs need no snapping: only which runs flag a row matters.
 """
 
 from __future__ import annotations
