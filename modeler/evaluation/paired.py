@@ -19,7 +19,8 @@ How: each run is resampled together with the best. Positives are drawn row by ro
 between the same two positive scores are interchangeable, so they are drawn per such group,
 with Poisson counts (the Poisson bootstrap, summed exactly). For ``pr_auc`` each run's scores
 are first snapped to ``levels`` quantiles of its positives' scores (ties within a level), which
-keeps the groups few; the interval is then centred on the exact difference. Costs need no snapping: only which runs flag a row matters.
+keeps the groups few; the interval is then centred on the exact difference. Costs need no
+snapping: only which runs flag a row matters.
 """
 
 from __future__ import annotations
