@@ -39,6 +39,7 @@ from modeler.evaluation.metrics import (
 from modeler.evaluation.uncertainty import (
     Layout,
     _weighted,
+    average_precision_by_cut,
     check_bootstrap_options,
     draw_counts,
     layout,
@@ -218,18 +219,6 @@ def paired(
     }
 
 
-def _average_precision_by_cut(pw: np.ndarray, nw: np.ndarray) -> np.ndarray:
-    """Average precision per resample from the positive / negative weight at each cut (b, m),
-    as ``uncertainty.stats`` computes it."""
-    tp = np.cumsum(pw[:, ::-1], axis=1)[:, ::-1]  # flagged at each cut: score >= cut
-    fp = np.cumsum(nw[:, ::-1], axis=1)[:, ::-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        flagged = tp + fp
-        precision = np.where(flagged > 0, tp / np.where(flagged > 0, flagged, 1.0), 0.0)
-        ap = (pw * precision).sum(axis=1) / tp[:, 0]
-    return np.where(tp[:, 0] > 0, ap, np.nan)
-
-
 def _pr_auc_differences(
     y: np.ndarray,
     lays: dict[str, Layout],
@@ -288,9 +277,9 @@ def _pr_auc_differences(
         out = {}
         for r, (_, _, _, (m_run, m_best)) in pairs.items():
             nw = neg_w[r].T
-            out[r] = _average_precision_by_cut(
+            out[r] = average_precision_by_cut(
                 pw[r], np.asarray(m_run.T.dot(nw)).T
-            ) - _average_precision_by_cut(pw[best], np.asarray(m_best.T.dot(nw)).T)
+            ) - average_precision_by_cut(pw[best], np.asarray(m_best.T.dot(nw)).T)
         return out
 
     centre = differences(np.ones((1, n_pos)), {r: (p[0] * p[1])[None, :] for r, p in pairs.items()})

@@ -303,6 +303,31 @@ def _suffix(x: np.ndarray) -> np.ndarray:
     return np.cumsum(x[:, ::-1], axis=1)[:, ::-1]
 
 
+def _flagged(pw: np.ndarray, nw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positive and negative weight flagged at each cut (score >= cut), and the precision there
+    (0 where nothing is flagged), from the weight sitting on each cut: all (b, m)."""
+    tp, fp = _suffix(pw), _suffix(nw)
+    flagged = tp + fp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(flagged > 0, tp / np.where(flagged > 0, flagged, 1.0), 0.0)
+    return tp, fp, precision
+
+
+def _average_precision(pw: np.ndarray, tp: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """Average precision per resample: the step sum over the cuts positives sit on (NaN
+    without positives)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ap = (pw * precision).sum(axis=1) / tp[:, 0]
+    return np.where(tp[:, 0] > 0, ap, np.nan)
+
+
+def average_precision_by_cut(pw: np.ndarray, nw: np.ndarray) -> np.ndarray:
+    """Average precision per resample from the positive / negative weight on each cut (b, m),
+    as :func:`stats` computes it (``nw``: negatives at or just above each cut)."""
+    tp, _, precision = _flagged(pw, nw)
+    return _average_precision(pw, tp, precision)
+
+
 @dataclass
 class Counts:
     """One block of resamples as the layout's groups see them."""
@@ -402,23 +427,19 @@ def stats(lay: Layout, c: Counts, at: list[int], *, with_cost: bool) -> Stats:
     nw_tie = _by_column(c.neg_w[:, tied], (neg_code[tied] - 1) // 2, m)
     below0 = c.neg_w[:, ~on_cut].sum(axis=1)
 
-    tp = _suffix(pw)  # weight of positives flagged at each cut (flag score >= cut)
-    fp = _suffix(nw)
+    tp, fp, prec_all = _flagged(pw, nw)  # weight flagged at each cut (flag score >= cut)
     p_tot = tp[:, 0]
     n_tot = fp[:, 0] + below0
+    ap = _average_precision(pw, tp, prec_all)
     with np.errstate(divide="ignore", invalid="ignore"):
         below = n_tot[:, None] - fp  # negatives strictly below each cut
         roc = (pw * (below + 0.5 * nw_tie)).sum(axis=1) / (p_tot * n_tot)
-        flagged = tp + fp
-        prec_all = np.where(flagged > 0, tp / np.where(flagged > 0, flagged, 1.0), 0.0)
-        ap = (pw * prec_all).sum(axis=1) / p_tot
         tp_at, fp_at = tp[:, at], fp[:, at]
         precision = prec_all[:, at]
         recall = np.where(p_tot[:, None] > 0, tp_at / p_tot[:, None], 0.0)
         denom = tp_at + fp_at + p_tot[:, None]
         f1 = np.where(denom > 0, 2 * tp_at / np.where(denom > 0, denom, 1.0), 0.0)
     roc = np.where((p_tot > 0) & (n_tot > 0), roc, np.nan)
-    ap = np.where(p_tot > 0, ap, np.nan)
 
     cost = approve = flag_all = None
     if with_cost:
