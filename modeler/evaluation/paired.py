@@ -38,6 +38,7 @@ from modeler.evaluation.metrics import (
 )
 from modeler.evaluation.uncertainty import (
     Layout,
+    _group_stats,
     _weighted,
     average_precision_by_cut,
     check_bootstrap_options,
@@ -53,15 +54,6 @@ METHOD = (
     "multinomial, every row; negatives: Poisson counts, exact per group of rows that both runs "
     "rank alike); percentile interval of the difference, centred on the exact difference"
 )
-
-
-def _group_sums(inverse: np.ndarray, w: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    counts = np.bincount(inverse, minlength=k)
-    mean = np.bincount(inverse, weights=w, minlength=k) / counts
-    var = np.bincount(inverse, weights=(w - mean[inverse]) ** 2, minlength=k) / counts
-    sd = np.sqrt(np.maximum(var, 0.0))
-    sd[sd <= 1e-12 * np.abs(mean)] = 0.0
-    return mean, sd
 
 
 def _check_inputs(
@@ -264,7 +256,7 @@ def _pr_auc_differences(
             return_counts=True,
         )
         cell = cell.ravel()
-        cell_w, cell_sd = _group_sums(cell, w_neg, len(size))
+        cell_w, cell_sd = _group_stats(cell, size, w_neg)
         maps = []
         for lay_, groups in ((lay, g_run), (lays[best], g_best)):
             group_of_cell = np.zeros(len(size), dtype=np.int64)
@@ -322,7 +314,7 @@ def _cost_samples(
     flags = np.column_stack([runs[r][neg] >= thr[r] for r in names])
     uniq, cell, cell_size = np.unique(flags, axis=0, return_inverse=True, return_counts=True)
     cell = cell.ravel()
-    cell_w, cell_sd = _group_sums(cell, w[neg], len(cell_size))
+    cell_w, cell_sd = _group_stats(cell, cell_size, w[neg])
     alarm = fp * uniq.astype(np.float64)  # (cells, runs): a false alarm's cost where flagged
     sub_values = {
         r: float(pos_cost[:, j].sum() + (cell_size * cell_w) @ alarm[:, j])
