@@ -15,7 +15,8 @@ histories, curves.json, cost_curve.json and scores.parquet, capped at 100,000 ro
 
 Both include reading every run's scores.parquet, the exact operating points and the paired
 bootstrap (the runs share their rows). Prints seconds for each set, the ratio 1M/10k and the
-2 s target. Stops the server at the end.
+2 s target, where the time goes in this process, and the forked children's jobs timed alone.
+Stops the server at the end.
 """
 
 from __future__ import annotations
@@ -88,16 +89,21 @@ def write_runs(tracking, n: int) -> list[str]:
     return [log_run(client, exp_id, y, fraud_like(n, seed=i, y=y)[1], amounts) for i in range(RUNS)]
 
 
-def _phase_timer() -> dict[str, list[float]]:
-    """Wrap compare's phases to add up their seconds and calls.
+CALLER_PHASES = ("_load", "_overlay_figure", "_cost_figure", "_write", "_log_report")
 
-    _load: curves, cost curves and scores; _evidence: the paired bootstrap (in a thread, beside
-    _page_runs and _write_pngs); _write: table and HTML; _log_report: the report run.
+
+def _phase_timer() -> dict[str, list[float]]:
+    """Wrap compare's phases in this process to add up their seconds and calls.
+
+    _load: curves, cost curves and scores; _overlay_figure / _cost_figure: the figures;
+    _write: table and HTML; _log_report: the report run (it also waits for the PNGs). The
+    paired bootstrap, the page's points and the PNGs run in forked children meanwhile: the
+    rest of a call is the time spent waiting for them.
     """
     import modeler.compare as cmp
 
     totals: dict[str, list[float]] = {}
-    for name in ("_load", "_evidence", "_page_runs", "_write_pngs", "_write", "_log_report"):
+    for name in CALLER_PHASES:
         original = getattr(cmp, name)
 
         def timed(*args, _f=original, _name=name, **kwargs):
@@ -111,6 +117,32 @@ def _phase_timer() -> dict[str, list[float]]:
 
         setattr(cmp, name, timed)
     return totals
+
+
+def _children_alone(tracking, run_ids: list[str], out: Path) -> dict[str, float]:
+    """Seconds of each job compare gives a forked child, run alone here (median of 3)."""
+    from mlflow.tracking import MlflowClient
+
+    import modeler.compare as cmp
+
+    client = MlflowClient(tracking.uri)
+    loaded, _ = cmp._load(client, tracking.uri, cmp._select_runs(client, run_ids))
+    figure, cost_figure = cmp._overlay_figure(loaded, []), cmp._cost_figure(loaded, [])
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = {
+        "paired evidence": lambda: cmp._evidence(loaded),
+        "page points": lambda: cmp._page_runs(loaded),
+        "PNGs": lambda: cmp._write_pngs(out, figure, cost_figure),
+    }
+    seconds = {}
+    for name, job in jobs.items():
+        runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            job()
+            runs.append(time.perf_counter() - started)
+        seconds[name] = statistics.median(runs)
+    return seconds
 
 
 def main() -> None:
@@ -154,6 +186,8 @@ def main() -> None:
             for log_report in (True, False):
                 for label in SIZES:
                     times.setdefault((label, log_report), []).append(timed(label, log_report))
+        calls = sum(len(v) for v in times.values())
+        waiting = sum(sum(v) for v in times.values()) - sum(t for t, _ in phases.values())
 
         print(f"\ncompare() of {RUNS} runs via mlflow server, median of {ROUNDS} (seconds)")
         print(f"{'':<28} {'1M rows':>8} {'10k rows':>9} {'1M/10k':>7} {'target':>7}  ok")
@@ -163,8 +197,13 @@ def main() -> None:
             ok = "yes" if big <= TARGET_S else "NO"
             print(f"{what:<28} {big:8.3f} {small:9.3f} {big / small:7.2f} {TARGET_S:7.1f}  {ok}")
         print("\nwhere the time goes, mean per call over both sets and modes (seconds):")
-        for name, (total, calls) in phases.items():
-            print(f"  {name:<12} {total / calls:.3f}")
+        for name, (total, n) in phases.items():
+            print(f"  {name:<28} {total / n:.3f}")
+        print(f"  {'waiting for the children':<28} {waiting / calls:.3f}")
+        print("\nthe children's jobs on the 1M set, each alone in this process (seconds):")
+        tracking, run_ids = sets["1M"]
+        for name, seconds in _children_alone(tracking, run_ids, root / "alone").items():
+            print(f"  {name:<28} {seconds:.3f}")
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)

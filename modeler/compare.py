@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import tempfile
 import uuid
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modeler import layout
+from modeler import forked, layout
 from modeler.config import Tracking, test_mode
 from modeler.errors import CompareError, ModelerWarning, RunNotFoundError, TrackingError
 from modeler.evidence import Evidence, RunScores
@@ -295,41 +293,42 @@ def compare(
 
     out = _output_dir(output_dir)
     notes: list[str] = []
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # The paired bootstrap is the slow part; figures, PNGs and the page's operating points
-        # are made meanwhile (numpy and the PNG encoder release the GIL for most of it).
-        pending = pool.submit(_evidence, loaded)
+    # The paired bootstrap, the page's exact operating points (numpy on every stored row) and
+    # the PNGs each run in a forked child (modeler.forked): in threads they would mostly wait
+    # for each other's interpreter lock. The PNGs are drawn while the report is logged.
+    with forked.pool() as start:
+        jobs = [start(_evidence, loaded), start(_page_runs, loaded)]
         figure = _overlay_figure(loaded, notes)
         cost_figure = _cost_figure(loaded, notes)
-        pngs = _write_pngs(out, figure, cost_figure)
-        payload = _page_runs(loaded)
-        evidence = pending.result()
-    table = _table(loaded, evidence)
-    best = _best(table)
-    # the cost a run's decision will pay; older runs only know their hindsight optimum
-    cheapest = best.get("Cost at decision", best.get("Cost at optimal"))
-    notes += evidence.notes
-    if not evidence.paired and len(loaded) > 1:
-        notes.append(evidence.reason[:1].upper() + evidence.reason[1:] + ".")
+        drawing = start(_write_pngs, out, figure, cost_figure)
+        evidence, payload = (job.result() for job in jobs)
+        table = _table(loaded, evidence)
+        best = _best(table)
+        # the cost a run's decision will pay; older runs only know their hindsight optimum
+        cheapest = best.get("Cost at decision", best.get("Cost at optimal"))
+        notes += evidence.notes
+        if not evidence.paired and len(loaded) > 1:
+            notes.append(evidence.reason[:1].upper() + evidence.reason[1:] + ".")
 
-    report = Comparison(
-        table=table,
-        best=best,
-        cheapest=cheapest,
-        figure=figure,
-        cost_figure=cost_figure,
-        html_path=out / "report.html",
-        skipped=skipped,
-        run_ids=[r.run_id for r in loaded],
-        output_dir=out,
-        notes=notes,
-        evidence=evidence,
-    )
-    files = _write(report, loaded, selection, evidence, payload) + pngs
-    if log_report:
-        report.run_id, report.experiment_id = _log_report(
-            client, tracking, loaded, selection, files
+        report = Comparison(
+            table=table,
+            best=best,
+            cheapest=cheapest,
+            figure=figure,
+            cost_figure=cost_figure,
+            html_path=out / "report.html",
+            skipped=skipped,
+            run_ids=[r.run_id for r in loaded],
+            output_dir=out,
+            notes=notes,
+            evidence=evidence,
         )
+        files = _write(report, loaded, selection, evidence, payload)
+        if log_report:
+            report.run_id, report.experiment_id = _log_report(
+                client, tracking, loaded, selection, files, drawing
+            )
+        drawing.result()  # the PNGs are on disk (an error drawing them is raised here)
     return report
 
 
@@ -577,30 +576,29 @@ def _skip_reason(run: Any) -> str | None:
     return None
 
 
-def _download(uri: str, run: Any, path: str, dst: Path) -> Path:
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+def _download(repo: Any, run: Any, path: str, dst: Path) -> Path:
+    """One file of the run, in one request (``download_artifacts`` would list its folder first
+    to learn whether it is one)."""
+    local = dst / run.info.run_id / path.replace("/", "_")
+    local.parent.mkdir(parents=True, exist_ok=True)
+    repo._download_file(remote_file_path=path, local_path=str(local))
+    return local
 
-    # The run's artifact URI is already known: no get_run per download.
-    repo = get_artifact_repository(run.info.artifact_uri, tracking_uri=uri)
-    folder = dst / run.info.run_id / path.replace("/", "_")
-    folder.mkdir(parents=True, exist_ok=True)
-    return Path(repo.download_artifacts(path, dst_path=str(folder)))
 
-
-def _download_json(uri: str, run: Any, path: str, dst: Path) -> dict:
-    return json.loads(_download(uri, run, path, dst).read_text(encoding="utf-8"))
+def _download_json(repo: Any, run: Any, path: str, dst: Path) -> dict:
+    return json.loads(_download(repo, run, path, dst).read_text(encoding="utf-8"))
 
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
-def _load_scores(uri: str, run: Any, dst: Path) -> tuple[RunScores | None, str | None]:
+def _load_scores(repo: Any, run: Any, dst: Path) -> tuple[RunScores | None, str | None]:
     """The run's stored validation rows, or None (older runs have none) and why."""
     from modeler.evidence import read_run_scores
 
     try:
-        local = _download(uri, run, SCORES_PATH, dst)
+        local = _download(repo, run, SCORES_PATH, dst)
     except Exception as exc:  # runs written before scores were stored: not an error
         return None, f"no {SCORES_PATH} ({_first_line(exc)})"
     try:
@@ -610,11 +608,15 @@ def _load_scores(uri: str, run: Any, dst: Path) -> tuple[RunScores | None, str |
 
 
 def _load_one(uri: str, run: Any, dst: Path) -> tuple[_Loaded | None, str | None]:
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
     reason = _skip_reason(run)
     if reason is not None:
         return None, reason
     try:
-        curves = _download_json(uri, run, CURVES_PATH, dst)
+        # The run's artifact URI is already known: no get_run per download.
+        repo = get_artifact_repository(run.info.artifact_uri, tracking_uri=uri)
+        curves = _download_json(repo, run, CURVES_PATH, dst)
     except Exception as exc:  # a missing or unreadable artifact skips the run, never the report
         return None, f"no readable {CURVES_PATH} ({_first_line(exc)})"
     if not isinstance(curves, dict) or curves.get("schema") != 1:
@@ -627,25 +629,11 @@ def _load_one(uri: str, run: Any, dst: Path) -> tuple[_Loaded | None, str | None
     cost_curve = None
     if "eval.cost_at_optimal" in run.data.metrics:
         try:
-            cost_curve = _download_json(uri, run, COST_CURVE_PATH, dst)
+            cost_curve = _download_json(repo, run, COST_CURVE_PATH, dst)
         except Exception:  # the cost columns still come from the metrics
             cost_curve = None
-    scores, scores_error = _load_scores(uri, run, dst)
+    scores, scores_error = _load_scores(repo, run, dst)
     return _Loaded(run, curves, cost_curve, scores, scores_error), None
-
-
-@contextmanager
-def _no_progress_bars() -> Iterator[None]:
-    """No MLflow progress bar per small download, unless the user asked for them."""
-    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    if key in os.environ:
-        yield
-        return
-    os.environ[key] = "false"
-    try:
-        yield
-    finally:
-        os.environ.pop(key, None)
 
 
 def _load(client: Any, uri: str, runs: list[Any]) -> tuple[list[_Loaded], list[tuple[str, str]]]:
@@ -657,7 +645,6 @@ def _load(client: Any, uri: str, runs: list[Any]) -> tuple[list[_Loaded], list[t
     workers = min(8, max(1, len(runs)))
     with (
         tempfile.TemporaryDirectory(prefix="modeler-compare-") as tmp,
-        _no_progress_bars(),
         ThreadPoolExecutor(max_workers=workers) as pool,
     ):
         results = list(pool.map(lambda r: _load_one(uri, r, Path(tmp)), runs))
@@ -1059,8 +1046,11 @@ def _log_report(
     loaded: list[_Loaded],
     selection: dict[str, str],
     files: list[Path],
+    drawing: forked.Job,
 ) -> tuple[str | None, str | None]:
     """Log the report as a run of the companion experiment; a failure is a warning.
+
+    ``files`` are logged first, then the PNGs ``drawing`` returns once they are drawn.
 
     Returns the report run's id and its experiment's id (None, None after a failure; raised in
     test mode).
@@ -1090,7 +1080,7 @@ def _log_report(
             **{f"selection.{k}": v for k, v in selection.items() if k != "runs"},
         }
         client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
-        for path in files:  # only our files: output_dir may hold others
+        for path in files + drawing.result():  # only our files: output_dir may hold others
             client.log_artifact(run_id, str(path))
         client.set_terminated(run_id, "FINISHED")
         return run_id, exp_id

@@ -109,7 +109,7 @@ def operating_points(
     pos = y.astype(bool)
     n = len(y)
     w = np.ones(n) if weight is None else _per_row("weight", weight, n)
-    order = np.argsort(-s, kind="stable")
+    order = np.argsort(-s)  # tied scores are one point below: their order does not matter
     s_desc = s[order]
     last = np.flatnonzero(np.append(s_desc[1:] != s_desc[:-1], True))
     pos_desc, w_desc = pos[order], w[order]

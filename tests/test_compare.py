@@ -511,6 +511,28 @@ def test_runs_on_the_same_rows_are_paired(runs, tmp_path):
     assert "Δ PR-AUC" in html and "paired bootstrap" in html
 
 
+def test_forked_and_in_process_reports_are_the_same(runs, tmp_path, monkeypatch):
+    """The evidence, the page's points and the PNGs are made in forked children where fork is
+    used; a machine without fork gets the same report from threads."""
+    from mlflow.tracking import MlflowClient
+
+    from modeler import forked
+
+    selection = ids(runs, "lr_weak", "tree", "lr_registered")
+    here = run_compare(runs, tmp_path, selection, log_report=False)
+    other_way = not forked.can_fork()
+    monkeypatch.setattr(forked, "can_fork", lambda: other_way)
+    there = run_compare(runs, tmp_path, selection, output_dir=tmp_path / "other", log_report=True)
+    pd.testing.assert_frame_equal(here.table, there.table)
+    assert here.evidence == there.evidence and here.evidence.paired
+    assert _page_data(here) == _page_data(there)
+    for name in ("comparison.png", "cost_comparison.png"):
+        assert (here.output_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (there.output_dir / name).stat().st_size > 10_000
+    artifacts = {f.path for f in MlflowClient(runs.tracking.uri).list_artifacts(there.run_id)}
+    assert {"report.html", "comparison.png", "cost_comparison.png", "table.csv"} <= artifacts
+
+
 def test_runs_on_different_rows_are_not_paired(runs, tmp_path):
     report = run_compare(runs, tmp_path, ids(runs, "nb", "nb_other"), log_report=False)
     assert not report.evidence.paired

@@ -99,7 +99,7 @@ def average_precision(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> float:
     >>> average_precision(np.array([0, 1, 1, 0]), np.array([0.1, 0.4, 0.35, 0.8]), np.ones(4))
     0.5833333333333333
     """
-    order = np.argsort(-s, kind="stable")
+    order = np.argsort(-s)  # ties are summed as one step below: their order does not matter
     ys, ss, ws = y[order], s[order], w[order]
     last = np.flatnonzero(np.append(ss[1:] != ss[:-1], True))  # the end of each run of ties
     tp = np.cumsum(ws * ys)[last]
@@ -293,6 +293,26 @@ def _pr_auc_differences(
     return {r: (np.concatenate(v), float(centre[r][0])) for r, v in samples.items()}
 
 
+def _unique_rows(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(flags, axis=0, return_inverse=True, return_counts=True)`` for a boolean
+    (rows, runs) array, in the same order; up to 62 runs each row is read as one integer, which
+    is an order of magnitude faster than sorting rows.
+
+    >>> _unique_rows(np.array([[True, False], [False, True], [True, False]]))[1].tolist()
+    [1, 0, 1]
+    """
+    if flags.shape[1] > 62:
+        uniq, cell, size = np.unique(flags, axis=0, return_inverse=True, return_counts=True)
+        return uniq, cell.ravel(), size
+    # the first run is the most significant bit: integers sort as the rows do (False < True)
+    shifts = np.arange(flags.shape[1] - 1, -1, -1, dtype=np.int64)
+    codes = (flags.astype(np.int64) << shifts).sum(axis=1)
+    _, first, cell, size = np.unique(
+        codes, return_index=True, return_inverse=True, return_counts=True
+    )
+    return flags[first], cell.ravel(), size
+
+
 def _cost_samples(
     y: np.ndarray,
     runs: dict[str, np.ndarray],
@@ -312,8 +332,7 @@ def _cost_samples(
         [np.where(runs[r][pos] >= thr[r], -tp[pos], fn[pos]) * w[pos] for r in names]
     )
     flags = np.column_stack([runs[r][neg] >= thr[r] for r in names])
-    uniq, cell, cell_size = np.unique(flags, axis=0, return_inverse=True, return_counts=True)
-    cell = cell.ravel()
+    uniq, cell, cell_size = _unique_rows(flags)
     cell_w, cell_sd = _group_stats(cell, cell_size, w[neg])
     alarm = fp * uniq.astype(np.float64)  # (cells, runs): a false alarm's cost where flagged
     sub_values = {
