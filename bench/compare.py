@@ -89,16 +89,16 @@ def write_runs(tracking, n: int) -> list[str]:
     return [log_run(client, exp_id, y, fraud_like(n, seed=i, y=y)[1], amounts) for i in range(RUNS)]
 
 
-CALLER_PHASES = ("_load", "_overlay_figure", "_cost_figure", "_write", "_log_report")
+CALLER_PHASES = ("_load", "_write", "_log_report")
 
 
 def _phase_timer() -> dict[str, list[float]]:
     """Wrap compare's phases in this process to add up their seconds and calls.
 
-    _load: curves, cost curves and scores; _overlay_figure / _cost_figure: the figures;
-    _write: table and HTML; _log_report: the report run (it also waits for the PNGs). The
-    paired bootstrap, the page's points and the PNGs run in forked children meanwhile: the
-    rest of a call is the time spent waiting for them.
+    _load: curves, cost curves and scores; _write: table and HTML; _log_report: the report run
+    (it also waits for the PNGs). The paired bootstrap, the page's points and the figures with
+    their PNGs run in forked children meanwhile: the rest of a call is the time spent waiting
+    for them.
     """
     import modeler.compare as cmp
 
@@ -127,12 +127,11 @@ def _children_alone(tracking, run_ids: list[str], out: Path) -> dict[str, float]
 
     client = MlflowClient(tracking.uri)
     loaded, _ = cmp._load(client, tracking.uri, cmp._select_runs(client, run_ids))
-    figure, cost_figure = cmp._overlay_figure(loaded, []), cmp._cost_figure(loaded, [])
     out.mkdir(parents=True, exist_ok=True)
     jobs = {
         "paired evidence": lambda: cmp._evidence(loaded),
         "page points": lambda: cmp._page_runs(loaded),
-        "PNGs": lambda: cmp._write_pngs(out, figure, cost_figure),
+        "figures and PNGs": lambda: cmp._write_pngs(out, loaded),
     }
     seconds = {}
     for name, job in jobs.items():

@@ -119,7 +119,8 @@ class Comparison:
         best: column -> Model Version of the best run in that column.
         cheapest: Model Version with the lowest "Cost at decision" (runs without a decision
             threshold: "Cost at optimal"), or None without costs.
-        figure: PR overlay (left) and ROC overlay (right), one colour per run.
+        figure: PR overlay (left) and ROC overlay (right), one colour per run (a matplotlib
+            Figure, drawn on first use: ``comparison.png`` is the same picture).
         cost_figure: cost-against-threshold overlay, or None when no run has costs.
         html_path: the self-contained interactive report (``<output_dir>/report.html``).
         skipped: (run name, reason) of each selected run that could not be compared.
@@ -134,8 +135,6 @@ class Comparison:
     table: pd.DataFrame
     best: dict[str, str]
     cheapest: str | None
-    figure: Figure
-    cost_figure: Figure | None
     html_path: Path
     skipped: list[tuple[str, str]] = field(default_factory=list)
     run_id: str | None = None
@@ -144,6 +143,22 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     experiment_id: str | None = None
     evidence: Evidence | None = None
+    _loaded: list[_Loaded] = field(default_factory=list, repr=False)
+    _figures: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def figure(self) -> Figure:
+        """PR and ROC overlays (matplotlib is imported and the figure drawn on first use)."""
+        if "overlay" not in self._figures:
+            self._figures["overlay"] = _overlay_figure(self._loaded)
+        return self._figures["overlay"]
+
+    @property
+    def cost_figure(self) -> Figure | None:
+        """The cost overlay, or None when no run has a cost curve."""
+        if "cost" not in self._figures:
+            self._figures["cost"] = _cost_figure(self._loaded)
+        return self._figures["cost"]
 
     def to_text(self) -> str:
         """The table as plain text for a terminal; the best value of each column ends in '*'.
@@ -253,12 +268,64 @@ def compare(
         RunNotFoundError: a run id, run name or model version is not in the store.
         TrackingError: the store could not be read.
     """
-    from mlflow.tracking import MlflowClient
+    warm = _Warm()  # imports what comes next while the store answers
+    try:
+        return _compare(runs, tracking, experiment, top, by, output_dir, log_report, warm)
+    finally:
+        warm.cancel()
 
-    from modeler.tracking.store import mlflow_env_defaults
 
-    mlflow_env_defaults()
-    client = MlflowClient(tracking_uri=tracking.uri)
+class _Warm:
+    """Imports started before the store is asked, so they overlap with waiting for it.
+
+    A forked child imports matplotlib (0.5-1 s in a fresh process) and later draws the PNGs;
+    a thread imports pandas, pyarrow, scipy.sparse and jinja2 for this process. The child is
+    forked first and the thread joined before any other fork: a fork must not copy a module
+    lock held by an import in flight.
+    """
+
+    MODULES = ("pyarrow.parquet", "pandas", "scipy.sparse", "jinja2", "modeler.report")
+
+    def __init__(self) -> None:
+        import sys
+        import threading
+
+        drawn_here = "matplotlib.figure" in sys.modules  # a plain fork inherits it later
+        self.painter = None if drawn_here else forked.prepare(["modeler.evaluation.plots"])
+        self.thread = threading.Thread(target=self._import, daemon=True)
+        self.thread.start()
+
+    def _import(self) -> None:
+        import importlib
+
+        for name in self.MODULES:
+            with suppress(Exception):  # whoever needs it will say what is missing
+                importlib.import_module(name)
+
+    def draw(self, start: Any, out: Path, loaded: list[_Loaded]) -> forked.Job:
+        """The PNGs, in the prepared child or a new one (``start``: a forked.pool's)."""
+        pictures = [_Picture(item.version, item.curves, item.cost_curve) for item in loaded]
+        if self.painter is not None:
+            job, self.painter = self.painter.start(_write_pngs, out, pictures), None
+            return job
+        return start(_write_pngs, out, pictures)
+
+    def cancel(self) -> None:
+        if self.painter is not None:
+            self.painter.cancel()
+
+
+def _compare(
+    runs: str | Sequence[str] | None,
+    tracking: Tracking,
+    experiment: str | None,
+    top: int | None,
+    by: str,
+    output_dir: str | Path | None,
+    log_report: bool,
+    warm: _Warm,
+) -> Comparison:
+    client = _client(tracking.uri)
     try:
         if runs is not None and not (isinstance(runs, list | tuple) and not runs):
             if experiment is not None:
@@ -281,9 +348,7 @@ def compare(
     except CompareError:
         raise
     except Exception as exc:
-        from mlflow.exceptions import MlflowException
-
-        if isinstance(exc, MlflowException | OSError):
+        if isinstance(exc, _store_errors(client)):
             first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             raise TrackingError(f"could not read runs from {tracking.uri!r}: {first}") from exc
         raise
@@ -292,15 +357,15 @@ def compare(
         raise CompareError(f"no run left to compare: every selected run was skipped ({reasons})")
 
     out = _output_dir(output_dir)
-    notes: list[str] = []
+    notes = _figure_notes(loaded)
+    warm.thread.join()  # no import in flight when the children are forked
     # The paired bootstrap, the page's exact operating points (numpy on every stored row) and
     # the PNGs each run in a forked child (modeler.forked): in threads they would mostly wait
-    # for each other's interpreter lock. The PNGs are drawn while the report is logged.
+    # for each other's interpreter lock. The PNGs are drawn while the report is logged, and
+    # matplotlib (0.5-1 s to import) is loaded by that child only.
     with forked.pool() as start:
         jobs = [start(_evidence, loaded), start(_page_runs, loaded)]
-        figure = _overlay_figure(loaded, notes)
-        cost_figure = _cost_figure(loaded, notes)
-        drawing = start(_write_pngs, out, figure, cost_figure)
+        drawing = warm.draw(start, out, loaded)
         evidence, payload = (job.result() for job in jobs)
         table = _table(loaded, evidence)
         best = _best(table)
@@ -314,14 +379,13 @@ def compare(
             table=table,
             best=best,
             cheapest=cheapest,
-            figure=figure,
-            cost_figure=cost_figure,
             html_path=out / "report.html",
             skipped=skipped,
             run_ids=[r.run_id for r in loaded],
             output_dir=out,
             notes=notes,
             evidence=evidence,
+            _loaded=loaded,
         )
         files = _write(report, loaded, selection, evidence, payload)
         if log_report:
@@ -393,10 +457,59 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _experiment_ids(client: Any) -> list[str]:
-    from mlflow.entities import ViewType
+# --- the store --------------------------------------------------------------------------------
+def _client(uri: str) -> Any:
+    """A ``RestClient`` for an http(s) server (no MLflow import: 2-3 s in a fresh process),
+    else an ``MlflowClient``. Both answer the calls below with MLflow's field names."""
+    from modeler.tracking import rest
 
-    return [e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)]
+    if rest.usable(uri):
+        return rest.RestClient(uri)
+    from mlflow.tracking import MlflowClient
+
+    from modeler.tracking.store import mlflow_env_defaults
+
+    mlflow_env_defaults()
+    return MlflowClient(tracking_uri=uri)
+
+
+def _store_errors(client: Any) -> tuple[type[BaseException], ...]:
+    """What the client raises when the store says no or does not answer."""
+    from modeler.tracking import rest
+
+    if isinstance(client, rest.RestClient):
+        return (rest.RestError, OSError)
+    from mlflow.exceptions import MlflowException
+
+    return (MlflowException, OSError)
+
+
+def _fetcher(client: Any, uri: str, run: Any) -> Any:
+    """``fetch(path, local_path)`` for one run's artifacts: one request per file
+    (``download_artifacts`` would list its folder first to learn whether it is one)."""
+    from modeler.tracking import rest
+
+    if isinstance(client, rest.RestClient):
+        return lambda path, local: client.download_artifact(run.info.artifact_uri, path, local)
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    # The run's artifact URI is already known: no get_run per download.
+    repo = get_artifact_repository(run.info.artifact_uri, tracking_uri=uri)
+    return lambda path, local: repo._download_file(remote_file_path=path, local_path=local)
+
+
+def _param(client: Any, key: str, value: str) -> Any:
+    from modeler.tracking import rest
+
+    if isinstance(client, rest.RestClient):
+        return rest.Param(key, value)
+    from mlflow.entities import Param
+
+    return Param(key, value)
+
+
+def _experiment_ids(client: Any) -> list[str]:
+    return [e.experiment_id for e in client.search_experiments()]  # active ones
 
 
 def _search_ids(client: Any, experiment_ids: list[str], run_ids: Iterable[str]) -> list[Any]:
@@ -425,8 +538,6 @@ def _search_names(client: Any, experiment_ids: list[str], run_names: Iterable[st
 
 
 def _registry_run_id(client: Any, ident: str, match: re.Match[str]) -> str:
-    from mlflow.exceptions import MlflowException
-
     name, version, alias = match["name"], match["version"], match["alias"]
     try:
         mv = (
@@ -434,7 +545,7 @@ def _registry_run_id(client: Any, ident: str, match: re.Match[str]) -> str:
             if version is not None
             else client.get_model_version_by_alias(name, alias)
         )
-    except MlflowException as exc:
+    except _store_errors(client) as exc:
         raise RunNotFoundError(
             f"model version {ident!r} not found in the registry: {str(exc).splitlines()[0][:200]}"
         ) from exc
@@ -503,13 +614,11 @@ def _by_version(ident: str, by_name: dict[str, list[Any]]) -> Any:
 
 def _select_top(client: Any, experiment: str, top: int, by: str) -> list[Any]:
     """The ``top`` runs of ``experiment`` by metric ``by``, comparison runs left out."""
-    from mlflow.entities import ViewType
-
     if not isinstance(by, str) or not by.strip():
         raise CompareError(f"by must be a metric name such as 'eval.pr_auc'; got {by!r}")
     exp = client.get_experiment_by_name(experiment)
     if exp is None or exp.lifecycle_stage == "deleted":
-        names = sorted(e.name for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY))
+        names = sorted(e.name for e in client.search_experiments())
         shown = ", ".join(repr(n) for n in names[:20]) or "none"
         raise CompareError(f"experiment {experiment!r} not found; experiments: {shown}")
     order = "ASC" if lower_is_better(by) else "DESC"
@@ -534,6 +643,24 @@ def _select_top(client: Any, experiment: str, top: int, by: str) -> list[Any]:
 
 
 # --- loading curves ---------------------------------------------------------------------------
+def _positive_rate(curves: dict) -> float:
+    n = curves.get("n") or 0
+    return curves.get("positives", 0) / n if n else 0.0
+
+
+@dataclass
+class _Picture:
+    """What the figures draw of one run: small, so it travels to the child that draws."""
+
+    version: str
+    curves: dict
+    cost_curve: dict | None
+
+    @property
+    def positive_rate(self) -> float:
+        return _positive_rate(self.curves)
+
+
 @dataclass
 class _Loaded:
     run: Any
@@ -556,8 +683,7 @@ class _Loaded:
 
     @property
     def positive_rate(self) -> float:
-        n = self.curves.get("n") or 0
-        return self.curves.get("positives", 0) / n if n else 0.0
+        return _positive_rate(self.curves)
 
     def metric(self, key: str) -> float:
         return self.run.data.metrics.get(key, math.nan)
@@ -576,29 +702,28 @@ def _skip_reason(run: Any) -> str | None:
     return None
 
 
-def _download(repo: Any, run: Any, path: str, dst: Path) -> Path:
-    """One file of the run, in one request (``download_artifacts`` would list its folder first
-    to learn whether it is one)."""
+def _download(fetch: Any, run: Any, path: str, dst: Path) -> Path:
+    """One file of the run (``fetch``: see ``_fetcher``), into ``dst``."""
     local = dst / run.info.run_id / path.replace("/", "_")
     local.parent.mkdir(parents=True, exist_ok=True)
-    repo._download_file(remote_file_path=path, local_path=str(local))
+    fetch(path, str(local))
     return local
 
 
-def _download_json(repo: Any, run: Any, path: str, dst: Path) -> dict:
-    return json.loads(_download(repo, run, path, dst).read_text(encoding="utf-8"))
+def _download_json(fetch: Any, run: Any, path: str, dst: Path) -> dict:
+    return json.loads(_download(fetch, run, path, dst).read_text(encoding="utf-8"))
 
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
-def _load_scores(repo: Any, run: Any, dst: Path) -> tuple[RunScores | None, str | None]:
+def _load_scores(fetch: Any, run: Any, dst: Path) -> tuple[RunScores | None, str | None]:
     """The run's stored validation rows, or None (older runs have none) and why."""
     from modeler.evidence import read_run_scores
 
     try:
-        local = _download(repo, run, SCORES_PATH, dst)
+        local = _download(fetch, run, SCORES_PATH, dst)
     except Exception as exc:  # runs written before scores were stored: not an error
         return None, f"no {SCORES_PATH} ({_first_line(exc)})"
     try:
@@ -607,16 +732,13 @@ def _load_scores(repo: Any, run: Any, dst: Path) -> tuple[RunScores | None, str 
         return None, f"{SCORES_PATH} could not be read: {_first_line(exc)}"
 
 
-def _load_one(uri: str, run: Any, dst: Path) -> tuple[_Loaded | None, str | None]:
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
+def _load_one(client: Any, uri: str, run: Any, dst: Path) -> tuple[_Loaded | None, str | None]:
     reason = _skip_reason(run)
     if reason is not None:
         return None, reason
     try:
-        # The run's artifact URI is already known: no get_run per download.
-        repo = get_artifact_repository(run.info.artifact_uri, tracking_uri=uri)
-        curves = _download_json(repo, run, CURVES_PATH, dst)
+        fetch = _fetcher(client, uri, run)
+        curves = _download_json(fetch, run, CURVES_PATH, dst)
     except Exception as exc:  # a missing or unreadable artifact skips the run, never the report
         return None, f"no readable {CURVES_PATH} ({_first_line(exc)})"
     if not isinstance(curves, dict) or curves.get("schema") != 1:
@@ -629,10 +751,10 @@ def _load_one(uri: str, run: Any, dst: Path) -> tuple[_Loaded | None, str | None
     cost_curve = None
     if "eval.cost_at_optimal" in run.data.metrics:
         try:
-            cost_curve = _download_json(repo, run, COST_CURVE_PATH, dst)
+            cost_curve = _download_json(fetch, run, COST_CURVE_PATH, dst)
         except Exception:  # the cost columns still come from the metrics
             cost_curve = None
-    scores, scores_error = _load_scores(repo, run, dst)
+    scores, scores_error = _load_scores(fetch, run, dst)
     return _Loaded(run, curves, cost_curve, scores, scores_error), None
 
 
@@ -647,7 +769,7 @@ def _load(client: Any, uri: str, runs: list[Any]) -> tuple[list[_Loaded], list[t
         tempfile.TemporaryDirectory(prefix="modeler-compare-") as tmp,
         ThreadPoolExecutor(max_workers=workers) as pool,
     ):
-        results = list(pool.map(lambda r: _load_one(uri, r, Path(tmp)), runs))
+        results = list(pool.map(lambda r: _load_one(client, uri, r, Path(tmp)), runs))
     for run, (item, reason) in zip(runs, results, strict=True):
         if item is not None:
             loaded.append(item)
@@ -786,11 +908,36 @@ def _short(name: str) -> str:
     return f"{m['prefix']}{m['hex'][:8]}{m['suffix'] or ''}" if m else name
 
 
-def _colors(n: int) -> list[tuple[float, ...]]:
-    from matplotlib import colormaps
+# matplotlib's "tab10": ten distinct colours for at most ten runs (written out, so the page and
+# the table need no matplotlib; tests check it against matplotlib's own)
+TAB10 = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)  # fmt: skip
 
-    palette = colormaps["tab10"].colors  # type: ignore[attr-defined] # ten distinct colours for at most ten runs
-    return [palette[i % len(palette)] for i in range(n)]
+
+def _colors(n: int) -> list[str]:
+    return [TAB10[i % len(TAB10)] for i in range(n)]
+
+
+def _figure_notes(loaded: list[_Loaded]) -> list[str]:
+    """What the figures' readers must know: positive rates that differ, cost curves missing."""
+    notes = []
+    rates = sorted({round(item.positive_rate, 12) for item in loaded})
+    if len(rates) > 1:
+        notes.append(
+            "The runs were evaluated on data with different positive rates ("
+            + ", ".join(f"{r:.4g}" for r in rates)
+            + "): their PR curves and PR-AUCs are not directly comparable."
+        )
+    missing = [
+        item.version
+        for item in loaded
+        if item.cost_curve is None and "eval.cost_at_optimal" in item.run.data.metrics
+    ]
+    if missing:
+        notes.append(f"No readable {COST_CURVE_PATH} for: {', '.join(missing)}.")
+    return notes
 
 
 def _new_figure(width: float, height: float, ncols: int, legend_rows: int) -> tuple[Any, Any]:
@@ -812,7 +959,7 @@ def _legend_below(ax: Any) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.11), fontsize="small", frameon=False)
 
 
-def _overlay_figure(loaded: list[_Loaded], notes: list[str]) -> Figure:
+def _overlay_figure(loaded: Sequence[_Loaded | _Picture]) -> Figure:
     from modeler.evaluation.plots import draw_pr, draw_roc
 
     colors = _colors(len(loaded))
@@ -829,14 +976,9 @@ def _overlay_figure(loaded: list[_Loaded], notes: list[str]) -> Figure:
     else:
         # Different validation sets: each run's no-skill line, dashed in its own colour.
         for rate, members in sorted(rates.items()):
-            color = colors[members[0]] if len(members) == 1 else "grey"  # type: ignore[assignment]
+            color = colors[members[0]] if len(members) == 1 else "grey"
             label = f"no skill {rate:.4g} ({len(members)} run{'s' if len(members) > 1 else ''})"
             ax_pr.axhline(rate, ls="--", color=color, lw=1, label=label)
-        notes.append(
-            "The runs were evaluated on data with different positive rates ("
-            + ", ".join(f"{r:.4g}" for r in sorted(rates))
-            + "): their PR curves and PR-AUCs are not directly comparable."
-        )
     ax_roc.plot([0, 1], [0, 1], ls=":", color="grey", lw=1, label="chance")
     ax_pr.set_title("Precision-recall (AP = PR-AUC)")
     ax_roc.set_title("ROC")
@@ -845,18 +987,11 @@ def _overlay_figure(loaded: list[_Loaded], notes: list[str]) -> Figure:
     return fig
 
 
-def _cost_figure(loaded: list[_Loaded], notes: list[str]) -> Figure | None:
+def _cost_figure(loaded: Sequence[_Loaded | _Picture]) -> Figure | None:
     from modeler.evaluation.plots import draw_cost
 
     colors = _colors(len(loaded))
     with_curve = [(item, c) for item, c in zip(loaded, colors, strict=True) if item.cost_curve]
-    missing = [
-        item.version
-        for item in loaded
-        if item.cost_curve is None and "eval.cost_at_optimal" in item.run.data.metrics
-    ]
-    if missing:
-        notes.append(f"No readable {COST_CURVE_PATH} for: {', '.join(missing)}.")
     if not with_curve:
         return None
     fig, (ax,) = _new_figure(9.0, 4.6, 1, len(with_curve))
@@ -892,21 +1027,19 @@ def _output_dir(output_dir: str | Path | None) -> Path:
             out = base.with_name(f"{base.name}-{n}")
 
 
-def _write_pngs(out: Path, figure: Figure, cost_figure: Figure | None) -> list[Path]:
+def _write_pngs(out: Path, loaded: Sequence[_Loaded | _Picture]) -> list[Path]:
     """``comparison.png`` and, with costs, ``cost_comparison.png``: static pictures for MLflow's
     artifact list (the report itself is interactive)."""
     files = []
-    for fig, name in ((figure, "comparison.png"), (cost_figure, "cost_comparison.png")):
+    pictures = (
+        (_overlay_figure(loaded), "comparison.png"),
+        (_cost_figure(loaded), "cost_comparison.png"),
+    )
+    for fig, name in pictures:
         if fig is not None:
             (out / name).write_bytes(_png(fig))
             files.append(out / name)
     return files
-
-
-def _colors_hex(n: int) -> list[str]:
-    from matplotlib.colors import to_hex
-
-    return [to_hex(c) for c in _colors(n)]  # type: ignore[arg-type]
 
 
 def _page_runs(loaded: list[_Loaded]) -> list[dict[str, Any]]:
@@ -924,7 +1057,7 @@ def _page_runs(loaded: list[_Loaded]) -> list[dict[str, Any]]:
             decision=decision_threshold(item),
             color=color,
         )
-        for item, color in zip(loaded, _colors_hex(len(loaded)), strict=True)
+        for item, color in zip(loaded, _colors(len(loaded)), strict=True)
     ]
 
 
@@ -945,7 +1078,7 @@ def _write(
     columns, rows, constant = html_table(
         report.table,
         _best_rows(report.table),
-        colors=_colors_hex(len(loaded)),
+        colors=_colors(len(loaded)),
         run_ids=[item.run_id for item in loaded],
         experiment_ids=[item.run.info.experiment_id for item in loaded],
         cheapest=report.cheapest,
@@ -1003,8 +1136,6 @@ def _note_markdown(loaded: list[_Loaded], report_experiment: str) -> str:
 
 def _companion(client: Any, tracking: Tracking, home: Any) -> str:
     """The id of ``<home experiment>/comparisons``, created and linked both ways if new."""
-    from mlflow.exceptions import MlflowException
-
     name = f"{home.name}{COMPANION_SUFFIX}"
     tags = {
         MODELS_EXPERIMENT_TAG: home.name,
@@ -1021,7 +1152,7 @@ def _companion(client: Any, tracking: Tracking, home: Any) -> str:
             exp_id = client.create_experiment(
                 name, artifact_location=_artifact_location(tracking), tags=tags
             )
-        except MlflowException:  # created meanwhile by another process
+        except _store_errors(client):  # created meanwhile by another process
             exp = client.get_experiment_by_name(name)
             if exp is None:
                 raise
@@ -1055,8 +1186,6 @@ def _log_report(
     Returns the report run's id and its experiment's id (None, None after a failure; raised in
     test mode).
     """
-    from mlflow.entities import Param
-
     run_id = None
     try:
         home = client.get_experiment(loaded[0].run.info.experiment_id)
@@ -1079,7 +1208,7 @@ def _log_report(
             "n_runs": str(len(loaded)),
             **{f"selection.{k}": v for k, v in selection.items() if k != "runs"},
         }
-        client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
+        client.log_batch(run_id, params=[_param(client, k, v) for k, v in params.items()])
         for path in files + drawing.result():  # only our files: output_dir may hold others
             client.log_artifact(run_id, str(path))
         client.set_terminated(run_id, "FINISHED")

@@ -18,6 +18,7 @@ the answer: the function is then run again in the caller. Where ``fork`` is unsa
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import pickle
 import signal
@@ -39,13 +40,22 @@ def can_fork() -> bool:
 class Job:
     """A function running in a forked child (or a thread); ``result()`` waits for it."""
 
-    def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict, fork: bool) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: tuple,
+        kwargs: dict,
+        fork: bool,
+        child: tuple[int, int] | None = None,
+    ) -> None:
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self._pid: int | None = None
         self._read: int | None = None
         self._thread: threading.Thread | None = None
         self._outcome: tuple[int, Any, list] | None = None
-        if fork:
+        if child is not None:  # a prepared child (see Ready) already has the call
+            self._pid, self._read = child
+        elif fork:
             self._fork()
         if self._pid is None:  # no fork here, or it failed: a thread does the same work
             self._thread = threading.Thread(target=self._run_here, daemon=True)
@@ -126,6 +136,102 @@ class Job:
                 os.kill(self._pid, signal.SIGKILL)
                 os.waitpid(self._pid, 0)
             self._pid = None
+
+
+class Ready:
+    """A child forked now that imports ``modules`` at once and runs one call later.
+
+    Its imports (matplotlib takes 0.5-1 s) overlap with what the caller does meanwhile, such
+    as waiting for a server; the call's arguments are pickled to it when they are known::
+
+        >>> painter = prepare(["json"])
+        >>> painter.start(sum, [1, 2]).result()
+        3
+
+    ``cancel()`` stops a child that was never given its call.
+    """
+
+    def __init__(self, modules: list[str], fork: bool) -> None:
+        self._pid: int | None = None
+        self._call: int | None = None
+        self._result: int | None = None
+        if fork:
+            self._fork(modules)
+
+    def _fork(self, modules: list[str]) -> None:
+        try:
+            call_r, call_w = os.pipe()
+            result_r, result_w = os.pipe()
+        except OSError:
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # as in Job._fork
+                pid = os.fork()
+        except OSError:
+            for fd in (call_r, call_w, result_r, result_w):
+                os.close(fd)
+            return
+        if pid == 0:  # the child: import, wait for the call, run it, send the outcome
+            try:
+                os.close(call_w)
+                os.close(result_r)
+                with suppress(ValueError):
+                    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                for name in modules:
+                    with suppress(Exception):  # the call will say what is missing
+                        importlib.import_module(name)
+                with os.fdopen(call_r, "rb") as pipe:
+                    # Length first: children forked later hold copies of the caller's end,
+                    # so the end of the pipe may come late.
+                    size = int.from_bytes(pipe.read(8), "big")
+                    data = pipe.read(size)
+                if size and len(data) == size:
+                    fn, args, kwargs = pickle.loads(data)
+                    with os.fdopen(result_w, "wb") as out:
+                        out.write(_outcome_bytes(fn, args, kwargs))
+            finally:
+                os._exit(0)
+        os.close(call_r)
+        os.close(result_w)
+        self._pid, self._call, self._result = pid, call_w, result_r
+
+    def start(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
+        """Give the child its call (or, without a child, run it in a thread)."""
+        if self._pid is None:
+            return Job(fn, args, kwargs, fork=False)
+        assert self._call is not None and self._result is not None
+        try:
+            data = pickle.dumps((fn, args, kwargs))
+        except Exception:  # arguments that cannot travel: the work is done here instead
+            self.cancel()
+            return Job(fn, args, kwargs, fork=False)
+        call, child = self._call, (self._pid, self._result)
+        self._pid = self._call = self._result = None
+
+        def send() -> None:  # in a thread: the child reads only once its imports are done
+            with suppress(OSError), os.fdopen(call, "wb") as pipe:
+                pipe.write(len(data).to_bytes(8, "big") + data)
+
+        threading.Thread(target=send, daemon=True).start()
+        return Job(fn, args, kwargs, fork=True, child=child)
+
+    def cancel(self) -> None:
+        """Stop the child if it never got its call."""
+        if self._pid is not None:
+            with suppress(OSError):
+                os.kill(self._pid, signal.SIGKILL)
+                os.waitpid(self._pid, 0)
+            for fd in (self._call, self._result):
+                if fd is not None:
+                    with suppress(OSError):
+                        os.close(fd)
+            self._pid = self._call = self._result = None
+
+
+def prepare(modules: list[str], fork: bool | None = None) -> Ready:
+    """Fork a child now that imports ``modules`` and waits for one call (see :class:`Ready`)."""
+    return Ready(modules, can_fork() if fork is None else fork)
 
 
 def _outcome_bytes(fn: Callable[..., Any], args: tuple, kwargs: dict) -> bytes:

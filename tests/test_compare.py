@@ -352,6 +352,15 @@ def test_metric_direction(metric, lower):
     assert lower_is_better(metric) is lower
 
 
+def test_run_colours_are_matplotlibs_tab10():
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    from modeler.compare import TAB10
+
+    assert list(TAB10) == [to_hex(c) for c in colormaps["tab10"].colors]
+
+
 def test_more_than_ten_runs_is_an_error_after_removing_duplicates(runs, tmp_path):
     eleven = [f"{i:032x}" for i in range(MAX_RUNS + 1)]
     with pytest.raises(CompareError, match=r"at most 10 runs; 11 were given"):

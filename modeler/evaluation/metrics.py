@@ -15,13 +15,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.metrics import (
-    auc,
-    precision_recall_curve,
-    precision_recall_fscore_support,
-    r2_score,
-    roc_curve,
-)
 
 from modeler.errors import EvaluationError
 
@@ -239,6 +232,8 @@ def binary_core(
     >>> binary_core([0, 1], [0.2, 0.7]).metrics["roc_auc"]
     1.0
     """
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve  # 1.5 s: on first use
+
     y = check_binary_labels(y_true)
     s = as_binary_scores(scores)
     _check_same_length(y, s, "scores")
@@ -371,6 +366,8 @@ def multiclass_metrics(y_true: Any, proba: Any) -> dict[str, float]:
     >>> multiclass_metrics([0, 1, 2], [[.8, .1, .1], [.1, .8, .1], [.1, .1, .8]])["f1"]
     1.0
     """
+    from sklearn.metrics import precision_recall_fscore_support
+
     y, p = check_multiclass(y_true, proba)
     pred = np.argmax(p, axis=1)
     precision, recall, f1, _ = precision_recall_fscore_support(
@@ -415,6 +412,8 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
     >>> regression_metrics([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])["mae"]
     0.3333333333333333
     """
+    from sklearn.metrics import r2_score
+
     y, pred = check_regression(y_true, y_pred)
     err = pred - y
     return {
