@@ -111,11 +111,69 @@ def lower_is_better(metric: str) -> bool:
 
 # --- the result -------------------------------------------------------------------------------
 @dataclass
+class Table:
+    """The comparison table as plain rows: the command line prints and writes it without
+    pandas (0.6-0.9 s to import in a fresh process). ``to_frame()`` is ``Comparison.table``.
+
+    >>> t = Table(["Model Version", "AUC"], [{"Model Version": "a", "AUC": 0.9}])
+    >>> t.column("AUC"), t.to_frame().shape
+    ([0.9], (1, 2))
+    """
+
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, name: str) -> list[Any]:
+        return [row.get(name) for row in self.rows]
+
+    def constant(self, name: str) -> bool:
+        """Every row holds the same value (NaNs equal, as pandas' ``nunique(dropna=False)``)."""
+        return len({_key(v) for v in self.column(name)}) == 1
+
+    def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        frame = pd.DataFrame(self.rows, columns=self.columns)
+        if "Decision threshold" in frame:  # None where a run has none: a float column
+            frame["Decision threshold"] = frame["Decision threshold"].astype(float)
+        return frame
+
+    def to_csv(self, path: Path) -> None:
+        """As ``to_frame().to_csv(path, index=False)`` writes it: empty cells for NaN."""
+        import csv
+
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(self.columns)
+            for row in self.rows:
+                writer.writerow([_csv_cell(row.get(col)) for col in self.columns])
+
+
+def _key(value: Any) -> Any:
+    return "nan" if isinstance(value, float) and math.isnan(value) else value
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    return str(value)
+
+
+@dataclass
 class Comparison:
     """What :func:`compare` returns.
 
     Attributes:
-        table: one row per compared run, in selection order (see :func:`compare` for columns).
+        table: one row per compared run, in selection order (see :func:`compare` for columns);
+            a pandas DataFrame, made on first use from ``rows``.
+        rows: the same table as plain rows (a :class:`Table`; no pandas needed).
         best: column -> Model Version of the best run in that column.
         cheapest: Model Version with the lowest "Cost at decision" (runs without a decision
             threshold: "Cost at optimal"), or None without costs.
@@ -132,7 +190,7 @@ class Comparison:
         evidence: the paired comparison (``.paired``; ``.reason`` when there is none).
     """
 
-    table: pd.DataFrame
+    rows: Table
     best: dict[str, str]
     cheapest: str | None
     html_path: Path
@@ -145,6 +203,13 @@ class Comparison:
     evidence: Evidence | None = None
     _loaded: list[_Loaded] = field(default_factory=list, repr=False)
     _figures: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The table as a pandas DataFrame (pandas is imported on first use)."""
+        if "table" not in self._figures:
+            self._figures["table"] = self.rows.to_frame()
+        return self._figures["table"]
 
     @property
     def figure(self) -> Figure:
@@ -170,19 +235,20 @@ class Comparison:
         Model Version                  AUC      PR-AUC                    ...
         LogisticRegression-sm-3F2A     0.9512*  0.8123* [0.7705, 0.8530]  ...
         """
-        columns = [c for c in self.table.columns if c != "Run" and not _is_detail(c)]
+        table = self.rows
+        columns = [c for c in table.columns if c != "Run" and not _is_detail(c)]
         constant = {
-            c: self.table[c].iloc[0]
+            c: table.rows[0][c]
             for c in ("Sampling", "Threshold")
-            if c in columns and len(self.table) > 1 and self.table[c].nunique(dropna=False) == 1
+            if c in columns and len(table) > 1 and table.constant(c)
         }
         columns = [c for c in columns if c not in constant]  # said once, below the table
-        marked = _best_rows(self.table)
+        marked = _best_rows(table)
         rows = [columns]
-        for i, (_, row) in enumerate(self.table.iterrows()):
+        for i, row in enumerate(table.rows):
             cells = [str(row["Model Version"])]
             for col in columns[1:]:
-                cells.append(_text_cell(self.table, row, col, i in marked.get(col, ())))
+                cells.append(_text_cell(table, row, col, i in marked.get(col, ())))
             rows.append(cells)
         widths = [max(len(r[j]) for r in rows) for j in range(len(columns))]
         lines = [
@@ -210,7 +276,7 @@ class Comparison:
 
     def __repr__(self) -> str:
         return (
-            f"Comparison({len(self.table)} runs, skipped={len(self.skipped)}, "
+            f"Comparison({len(self.rows)} runs, skipped={len(self.skipped)}, "
             f"html_path={str(self.html_path)!r})"
         )
 
@@ -268,23 +334,26 @@ def compare(
         RunNotFoundError: a run id, run name or model version is not in the store.
         TrackingError: the store could not be read.
     """
-    warm = _Warm()  # imports what comes next while the store answers
-    try:
-        return _compare(runs, tracking, experiment, top, by, output_dir, log_report, warm)
-    finally:
-        warm.cancel()
+    # No full garbage collection while a forked child shares this process's pages (see
+    # modeler.forked.pool): the painter below is forked first.
+    with forked.gc_paused():
+        warm = _Warm()  # imports what comes next while the store answers
+        try:
+            return _compare(runs, tracking, experiment, top, by, output_dir, log_report, warm)
+        finally:
+            warm.cancel()
 
 
 class _Warm:
     """Imports started before the store is asked, so they overlap with waiting for it.
 
     A forked child imports matplotlib (0.5-1 s in a fresh process) and later draws the PNGs;
-    a thread imports pandas, pyarrow, scipy.sparse and jinja2 for this process. The child is
+    a thread imports pyarrow, scipy.sparse and jinja2 for this process. The child is
     forked first and the thread joined before any other fork: a fork must not copy a module
     lock held by an import in flight.
     """
 
-    MODULES = ("pyarrow.parquet", "pandas", "scipy.sparse", "jinja2", "modeler.report")
+    MODULES = ("pyarrow.parquet", "scipy.sparse", "jinja2", "modeler.report")
 
     def __init__(self) -> None:
         import sys
@@ -376,7 +445,7 @@ def _compare(
             notes.append(evidence.reason[:1].upper() + evidence.reason[1:] + ".")
 
         report = Comparison(
-            table=table,
+            rows=table,
             best=best,
             cheapest=cheapest,
             html_path=out / "report.html",
@@ -413,7 +482,7 @@ def _is_detail(col: str) -> bool:
     return col.endswith((" low", " high", " like best"))
 
 
-def _text_cell(table: pd.DataFrame, row: Any, col: str, best: bool) -> str:
+def _text_cell(table: Table, row: dict[str, Any], col: str, best: bool) -> str:
     text = _format(col, row[col]) + ("*" if best else "")
     if f"{col} low" in table.columns and not math.isnan(row[f"{col} low"]):
         text += f" [{_format(col, row[f'{col} low'])}, {_format(col, row[f'{col} high'])}]"
@@ -823,9 +892,7 @@ def _add_metric(row: dict[str, Any], item: _Loaded, col: str, key: str, ci: bool
         row[f"{col} high"] = item.metric(f"{key}{CI_HIGH}")
 
 
-def _table(loaded: list[_Loaded], evidence: Evidence) -> pd.DataFrame:
-    import pandas as pd
-
+def _table(loaded: list[_Loaded], evidence: Evidence) -> Table:
     cost_columns = {
         col: key
         for col, key in COST_COLUMNS.items()
@@ -851,10 +918,7 @@ def _table(loaded: list[_Loaded], evidence: Evidence) -> pd.DataFrame:
         if evidence.paired:
             _add_paired(row, item.run_id, evidence)
         rows.append(row)
-    table = pd.DataFrame(rows)
-    if with_decision:
-        table["Decision threshold"] = table["Decision threshold"].astype(float)
-    return table
+    return Table(list(dict.fromkeys(col for row in rows for col in row)), rows)
 
 
 def _add_paired(row: dict[str, Any], run_id: str, evidence: Evidence) -> None:
@@ -868,22 +932,23 @@ def _add_paired(row: dict[str, Any], run_id: str, evidence: Evidence) -> None:
         row[f"{col} like best"] = pair.like_best or pair.best
 
 
-def _best_rows(table: pd.DataFrame) -> dict[str, list[int]]:
+def _best_rows(table: Table) -> dict[str, list[int]]:
     """Column -> positions of the rows holding its best value (ties all marked)."""
     marked: dict[str, list[int]] = {}
     for col, higher in BEST_HIGHER.items():
         if col not in table.columns:
             continue
-        values = table[col].astype(float)
-        if values.isna().all():
+        values = [math.nan if v is None else float(v) for v in table.column(col)]
+        known = [v for v in values if not math.isnan(v)]
+        if not known:
             continue
-        target = values.max() if higher else values.min()
+        target = max(known) if higher else min(known)
         marked[col] = [i for i, v in enumerate(values) if v == target]
     return marked
 
 
-def _best(table: pd.DataFrame) -> dict[str, str]:
-    versions = table["Model Version"].tolist()
+def _best(table: Table) -> dict[str, str]:
+    versions = table.column("Model Version")
     return {col: versions[rows[0]] for col, rows in _best_rows(table).items()}
 
 
@@ -1073,11 +1138,11 @@ def _write(
 
     out = report.output_dir
     assert out is not None
-    report.table.to_csv(out / "table.csv", index=False)
+    report.rows.to_csv(out / "table.csv")
     unstable = [item.run.data.tags.get(UNSTABLE_TAG) == "true" for item in loaded]
     columns, rows, constant = html_table(
-        report.table,
-        _best_rows(report.table),
+        report.rows,
+        _best_rows(report.rows),
         colors=_colors(len(loaded)),
         run_ids=[item.run_id for item in loaded],
         experiment_ids=[item.run.info.experiment_id for item in loaded],
@@ -1094,7 +1159,7 @@ def _write(
         notes=report.notes,
         cheapest=report.cheapest,
         selection=selection,
-        table_note=_table_note(report.table, evidence, constant),
+        table_note=_table_note(evidence, constant),
         generated=f"{datetime.now():%Y-%m-%d %H:%M:%S}",
         n_runs=len(loaded),
     )
@@ -1102,7 +1167,7 @@ def _write(
     return [report.html_path, out / "table.csv"]
 
 
-def _table_note(table: pd.DataFrame, evidence: Evidence, constant: dict[str, Any]) -> str:
+def _table_note(evidence: Evidence, constant: dict[str, Any]) -> str:
     parts = [
         "Highlighted: the best value of each column (lowest for costs). Values are the runs' "
         "logged eval.* metrics; small grey ranges are their 95% intervals where logged."
@@ -1186,6 +1251,8 @@ def _log_report(
     Returns the report run's id and its experiment's id (None, None after a failure; raised in
     test mode).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     run_id = None
     try:
         home = client.get_experiment(loaded[0].run.info.experiment_id)
@@ -1209,8 +1276,12 @@ def _log_report(
             **{f"selection.{k}": v for k, v in selection.items() if k != "runs"},
         }
         client.log_batch(run_id, params=[_param(client, k, v) for k, v in params.items()])
-        for path in files + drawing.result():  # only our files: output_dir may hold others
-            client.log_artifact(run_id, str(path))
+        # only our files (output_dir may hold others), side by side; the PNGs once drawn
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            sent = [pool.submit(client.log_artifact, run_id, str(path)) for path in files]
+            sent += [pool.submit(client.log_artifact, run_id, str(p)) for p in drawing.result()]
+            for future in sent:
+                future.result()
         client.set_terminated(run_id, "FINISHED")
         return run_id, exp_id
     except Exception as exc:  # the report is on disk; the MLflow copy is a convenience

@@ -279,13 +279,22 @@ def pool() -> Iterator[Callable[..., Job]]:
         jobs.append(job)
         return job
 
+    with gc_paused():
+        try:
+            yield start_one
+        finally:
+            for job in jobs:
+                job.cancel()
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No automatic garbage collection inside the block (see :func:`pool`); it nests."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        yield start_one
+        yield
     finally:
-        for job in jobs:
-            job.cancel()
         if was_enabled:
             gc.enable()
 

@@ -476,6 +476,7 @@ def html_table(
 ) -> tuple[list[dict], list[dict], dict[str, Any]]:
     """Header and row cells of the report's table: short numbers, intervals on a second line.
 
+    ``table`` is the comparison's ``modeler.compare.Table`` (``columns``, one dict per row).
     Interval columns (``<col> low/high``) and marks (``<col> like best``) go inside their
     value's cell; the full value is the cell's tooltip and its sort key. Columns with one
     value for all runs (Sampling, Threshold) are left out and returned as ``{column: value}``.
@@ -484,13 +485,13 @@ def html_table(
         c
         for c in table.columns
         if not c.endswith((" low", " high", " like best"))
-        and not (c == "Run" and (table["Run"] == table["Model Version"]).all())
+        and not (c == "Run" and table.column("Run") == table.column("Model Version"))
     ]
     # A column with one value for every run says it once, in the note under the table.
     constant = {}
     for col in ("Sampling", "Threshold"):
-        if col in shown and len(table) > 1 and table[col].nunique(dropna=False) == 1:
-            constant[col] = table[col].iloc[0]
+        if col in shown and len(table) > 1 and table.constant(col):
+            constant[col] = table.rows[0][col]
             shown.remove(col)
     columns = []
     for col in shown:
@@ -500,11 +501,10 @@ def html_table(
             {"label": label, "title": title, "kind": kind, "priority": PRIORITY.get(col, 3)}
         )
     rows = []
-    for i in range(len(table)):
-        record = table.iloc[i]
+    for i, record in enumerate(table.rows):
         cells = []
         for col in shown:
-            cell = _cell(table, record, col, i in best_rows.get(col, ()))
+            cell = _cell(record, col, i in best_rows.get(col, ()))
             cell["priority"] = PRIORITY.get(col, 3)
             cells.append(cell)
         if cheapest is not None and record["Model Version"] == cheapest:
@@ -524,7 +524,7 @@ def html_table(
     return columns, rows, constant
 
 
-def _cell(table: Any, record: Any, col: str, best: bool) -> dict[str, Any]:
+def _cell(record: dict[str, Any], col: str, best: bool) -> dict[str, Any]:
     value = record[col]
     v = _num(value)
     if col in ("Model Version", "Run", "Sampling"):

@@ -685,6 +685,16 @@ def test_report_files_and_self_contained_html(runs, tmp_path):
     pd.testing.assert_frame_equal(csv, report.table, check_exact=True)
 
 
+def test_table_csv_is_what_pandas_writes(runs, tmp_path):
+    report = run_compare(runs, tmp_path, ids(runs, "tree", "lr_weak", "nb"), log_report=False)
+    written = (report.output_dir / "table.csv").read_text(encoding="utf-8")
+    assert written == report.table.to_csv(index=False)
+    assert report.table.columns.tolist() == report.rows.columns
+    assert report.table["Model Version"].tolist() == [
+        row["Model Version"] for row in report.rows.rows
+    ]
+
+
 def test_names_with_markup_are_escaped(runs, tmp_path):
     exp_id = runs["tree"].info.experiment_id
     y, s = fraud_scores(500, 2.0, seed=11)

@@ -138,8 +138,8 @@ def test_registry_and_errors_name_what_was_asked(pair):
         RestClient("http://127.0.0.1:9", timeout=2).search_experiments()
 
 
-def test_modeler_compare_on_a_server_never_imports_mlflow(mlflow_server, tmp_path):
-    """The command's point: 2-3 s of MLflow imports are not paid against a server."""
+def test_modeler_compare_on_a_server_imports_no_heavy_library(mlflow_server, tmp_path):
+    """The command's point: seconds of imports are not paid against a server."""
     from mlflow.tracking import MlflowClient
     from test_compare import COSTS, fraud_scores, log_scored_run
 
@@ -156,7 +156,8 @@ def test_modeler_compare_on_a_server_never_imports_mlflow(mlflow_server, tmp_pat
         "    main(['compare', '--experiment', 'rest-cli', '--top', '2', '--out', sys.argv[1]])\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "print('mlflow modules:', sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow'))\n"
+        "heavy = {'mlflow', 'pandas', 'matplotlib', 'sklearn'}\n"
+        "print('heavy modules:', sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "out")],
@@ -166,7 +167,8 @@ def test_modeler_compare_on_a_server_never_imports_mlflow(mlflow_server, tmp_pat
         env={**__import__("os").environ, "MLFLOW_TRACKING_URI": mlflow_server.url},
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "cli-2.5" in done.stdout and "mlflow modules: []" in done.stdout, done.stdout
+    # MLflow, pandas, matplotlib (drawn in a child) and scikit-learn: 3-5 s of imports here
+    assert "cli-2.5" in done.stdout and "heavy modules: []" in done.stdout, done.stdout
     report = sorted(r for r in client.search_runs(
         [client.get_experiment_by_name("rest-cli/comparisons").experiment_id]
     ) if r.data.tags.get("modeler.comparison") == "true")  # fmt: skip
