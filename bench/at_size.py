@@ -243,7 +243,7 @@ def true_top(truth: dict[str, float | None]) -> list[str]:
 # What ``modeler compare`` imports against a server (modeler.tracking.rest: no MLflow; the
 # forked children import scipy.sparse and matplotlib for themselves).
 CLI_IMPORTS = (
-    "import click, numpy, pandas, pyarrow.parquet, requests, jinja2, modeler.cli, "
+    "import click, numpy, pyarrow.parquet, requests, jinja2, scipy.sparse, modeler.cli, "
     "modeler.compare, modeler.evidence, modeler.report, modeler.tracking.rest"
 )
 

@@ -337,7 +337,7 @@ def compare(
     # No full garbage collection while a forked child shares this process's pages (see
     # modeler.forked.pool): the painter below is forked first.
     with forked.gc_paused():
-        warm = _Warm()  # imports what comes next while the store answers
+        warm = _Warm()  # matplotlib is imported while the store answers
         try:
             return _compare(runs, tracking, experiment, top, by, output_dir, log_report, warm)
         finally:
@@ -345,43 +345,70 @@ def compare(
 
 
 class _Warm:
-    """Imports started before the store is asked, so they overlap with waiting for it.
+    """The child that draws the PNGs, forked before the store is asked: it imports matplotlib
+    (0.5-1 s in a fresh process) on another core while this process waits for the store.
 
-    A forked child imports matplotlib (0.5-1 s in a fresh process) and later draws the PNGs;
-    a thread imports pyarrow, scipy.sparse and jinja2 for this process. The child is
-    forked first and the thread joined before any other fork: a fork must not copy a module
-    lock held by an import in flight.
+    (Importing this process's own modules in a thread meanwhile was slower: the imports held
+    the interpreter lock the replies needed.)
     """
-
-    MODULES = ("pyarrow.parquet", "scipy.sparse", "jinja2", "modeler.report")
 
     def __init__(self) -> None:
         import sys
-        import threading
 
         drawn_here = "matplotlib.figure" in sys.modules  # a plain fork inherits it later
         self.painter = None if drawn_here else forked.prepare(["modeler.evaluation.plots"])
-        self.thread = threading.Thread(target=self._import, daemon=True)
-        self.thread.start()
+        self.drawing: _Drawing | None = None
 
-    def _import(self) -> None:
-        import importlib
-
-        for name in self.MODULES:
-            with suppress(Exception):  # whoever needs it will say what is missing
-                importlib.import_module(name)
-
-    def draw(self, start: Any, out: Path, loaded: list[_Loaded]) -> forked.Job:
-        """The PNGs, in the prepared child or a new one (``start``: a forked.pool's)."""
-        pictures = [_Picture(item.version, item.curves, item.cost_curve) for item in loaded]
+    def curves_ready(self, pictures: list[_Picture]) -> None:
+        """Give the painter its pictures as soon as the curves are in (see ``_load``); it
+        draws into a folder of its own until the report's folder is known."""
         if self.painter is not None:
-            job, self.painter = self.painter.start(_write_pngs, out, pictures), None
-            return job
-        return start(_write_pngs, out, pictures)
+            folder = Path(tempfile.mkdtemp(prefix="modeler-compare-png-"))
+            job, self.painter = self.painter.start(_write_pngs, folder, pictures), None
+            self.drawing = _Drawing(job, folder)
+
+    def draw(self, start: Any, out: Path, loaded: list[_Loaded]) -> _Drawing:
+        """The PNGs in ``out``: from the painter, or from a child forked now (``start``: a
+        forked.pool's) when matplotlib was here already."""
+        if self.drawing is not None:
+            self.drawing.out = out
+            return self.drawing
+        pictures = [_Picture(item.version, item.curves, item.cost_curve) for item in loaded]
+        self.drawing = _Drawing(start(_write_pngs, out, pictures))
+        return self.drawing
 
     def cancel(self) -> None:
         if self.painter is not None:
             self.painter.cancel()
+        if self.drawing is not None:
+            self.drawing.cancel()
+
+
+class _Drawing:
+    """PNGs being drawn by a child; ``result()`` waits for them and returns them in ``out``."""
+
+    def __init__(self, job: forked.Job, folder: Path | None = None) -> None:
+        self.job, self.folder = job, folder
+        self.out: Path | None = None
+        self.paths: list[Path] | None = None
+
+    def result(self) -> list[Path]:
+        if self.paths is None:
+            import shutil
+
+            paths = self.job.result()
+            if self.folder is not None and self.out is not None:
+                paths = [Path(shutil.move(str(p), self.out / p.name)) for p in paths]
+                shutil.rmtree(self.folder, ignore_errors=True)
+            self.paths = paths
+        return self.paths
+
+    def cancel(self) -> None:
+        import shutil
+
+        self.job.cancel()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _compare(
@@ -413,7 +440,7 @@ def _compare(
                 "compare(['keras-5A5C...', 'models:/fraud/2'])) or an experiment "
                 "(compare(experiment='fraud', top=5, by='eval.pr_auc'))"
             )
-        loaded, skipped = _load(client, tracking.uri, selected)
+        loaded, skipped = _load(client, tracking.uri, selected, warm.curves_ready)
     except CompareError:
         raise
     except Exception as exc:
@@ -427,7 +454,6 @@ def _compare(
 
     out = _output_dir(output_dir)
     notes = _figure_notes(loaded)
-    warm.thread.join()  # no import in flight when the children are forked
     # The paired bootstrap, the page's exact operating points (numpy on every stored row) and
     # the PNGs each run in a forked child (modeler.forked): in threads they would mostly wait
     # for each other's interpreter lock. The PNGs are drawn while the report is logged, and
@@ -712,6 +738,11 @@ def _select_top(client: Any, experiment: str, top: int, by: str) -> list[Any]:
 
 
 # --- loading curves ---------------------------------------------------------------------------
+def _version(run: Any) -> str:
+    """The name a run goes by in the table: its model version, else its name, else its id."""
+    return run.data.tags.get(layout.MODEL_VERSION) or run.info.run_name or run.info.run_id
+
+
 def _positive_rate(curves: dict) -> float:
     n = curves.get("n") or 0
     return curves.get("positives", 0) / n if n else 0.0
@@ -748,7 +779,7 @@ class _Loaded:
 
     @property
     def version(self) -> str:
-        return self.run.data.tags.get(layout.MODEL_VERSION) or self.name
+        return _version(self.run)
 
     @property
     def positive_rate(self) -> float:
@@ -801,49 +832,99 @@ def _load_scores(fetch: Any, run: Any, dst: Path) -> tuple[RunScores | None, str
         return None, f"{SCORES_PATH} could not be read: {_first_line(exc)}"
 
 
-def _load_one(client: Any, uri: str, run: Any, dst: Path) -> tuple[_Loaded | None, str | None]:
-    reason = _skip_reason(run)
-    if reason is not None:
-        return None, reason
+def _curves(run: Any, files: dict[str, Any]) -> tuple[dict | None, dict | None, str | None]:
+    """A run's curves and cost curve from their downloads (futures), or why it is skipped:
+    its curves are not readable curves of a binary task."""
     try:
-        fetch = _fetcher(client, uri, run)
-        curves = _download_json(fetch, run, CURVES_PATH, dst)
+        curves = files["curves"].result()
     except Exception as exc:  # a missing or unreadable artifact skips the run, never the report
-        return None, f"no readable {CURVES_PATH} ({_first_line(exc)})"
+        return None, None, f"no readable {CURVES_PATH} ({_first_line(exc)})"
     if not isinstance(curves, dict) or curves.get("schema") != 1:
         schema = curves.get("schema") if isinstance(curves, dict) else None
-        return None, f"{CURVES_PATH} has schema {schema!r}; this version reads schema 1"
+        return None, None, f"{CURVES_PATH} has schema {schema!r}; this version reads schema 1"
     if curves.get("task") != "binary":
-        return None, (
-            f"task is {curves.get('task')!r}: only binary runs have PR/ROC curves to overlay"
+        return (
+            None,
+            None,
+            (f"task is {curves.get('task')!r}: only binary runs have PR/ROC curves to overlay"),
         )
     cost_curve = None
-    if "eval.cost_at_optimal" in run.data.metrics:
+    if files["cost"] is not None:
         try:
-            cost_curve = _download_json(fetch, run, COST_CURVE_PATH, dst)
+            cost_curve = files["cost"].result()
         except Exception:  # the cost columns still come from the metrics
             cost_curve = None
-    scores, scores_error = _load_scores(fetch, run, dst)
-    return _Loaded(run, curves, cost_curve, scores, scores_error), None
+    return curves, cost_curve, None
 
 
-def _load(client: Any, uri: str, runs: list[Any]) -> tuple[list[_Loaded], list[tuple[str, str]]]:
-    """Download every run's curves and scores at once (threads: the time is network waits)."""
+def _load(
+    client: Any, uri: str, runs: list[Any], curves_ready: Any = None
+) -> tuple[list[_Loaded], list[tuple[str, str]]]:
+    """Download every run's curves, cost curve and scores at once (threads: the time is waiting
+    for the store), and keep the runs whose curves can be overlaid.
+
+    ``curves_ready(pictures)`` is called as soon as the curves are in, before the scores (the
+    figures need no more), with one ``_Picture`` per run kept, in order.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     loaded: list[_Loaded] = []
     skipped: list[tuple[str, str]] = []
-    workers = min(8, max(1, len(runs)))
     with (
         tempfile.TemporaryDirectory(prefix="modeler-compare-") as tmp,
-        ThreadPoolExecutor(max_workers=workers) as pool,
+        ThreadPoolExecutor(max_workers=min(16, max(1, 3 * len(runs)))) as pool,
     ):
-        results = list(pool.map(lambda r: _load_one(client, uri, r, Path(tmp)), runs))
-    for run, (item, reason) in zip(runs, results, strict=True):
-        if item is not None:
-            loaded.append(item)
-        else:
-            skipped.append((run.info.run_name or run.info.run_id, reason or "unknown"))
+        dst = Path(tmp)
+        fetches: dict[str, Any] = {}
+        reasons: dict[str, str] = {}
+        for run in runs:
+            reason = _skip_reason(run)
+            if reason is None:
+                try:
+                    fetches[run.info.run_id] = _fetcher(client, uri, run)
+                except Exception as exc:  # an artifact store this client cannot reach
+                    reason = f"no readable {CURVES_PATH} ({_first_line(exc)})"
+            if reason is not None:
+                reasons[run.info.run_id] = reason
+        wanted = [run for run in runs if run.info.run_id in fetches]
+        # Curves first, scores last: the figures can be drawn while the scores come.
+        files: dict[str, dict[str, Any]] = {run.info.run_id: {} for run in wanted}
+        for run in wanted:
+            fetch = fetches[run.info.run_id]
+            files[run.info.run_id]["curves"] = pool.submit(
+                _download_json, fetch, run, CURVES_PATH, dst
+            )
+        for run in wanted:
+            with_costs = "eval.cost_at_optimal" in run.data.metrics
+            files[run.info.run_id]["cost"] = (
+                pool.submit(_download_json, fetches[run.info.run_id], run, COST_CURVE_PATH, dst)
+                if with_costs
+                else None
+            )
+        for run in wanted:
+            files[run.info.run_id]["scores"] = pool.submit(
+                _load_scores, fetches[run.info.run_id], run, dst
+            )
+        heads = {run.info.run_id: _curves(run, files[run.info.run_id]) for run in wanted}
+        for run_id, (_, _, reason) in heads.items():
+            if reason is not None:
+                reasons[run_id] = reason
+        kept = [run for run in wanted if run.info.run_id not in reasons]
+        if curves_ready is not None and kept:
+            curves_ready(
+                [
+                    _Picture(_version(r), heads[r.info.run_id][0] or {}, heads[r.info.run_id][1])
+                    for r in kept
+                ]
+            )
+        for run in runs:
+            run_id = run.info.run_id
+            if run_id in reasons:
+                skipped.append((run.info.run_name or run_id, reasons[run_id]))
+                continue
+            curves, cost_curve, _ = heads[run_id]
+            scores, scores_error = files[run_id]["scores"].result()
+            loaded.append(_Loaded(run, curves or {}, cost_curve, scores, scores_error))
     return loaded, skipped
 
 
@@ -1242,7 +1323,7 @@ def _log_report(
     loaded: list[_Loaded],
     selection: dict[str, str],
     files: list[Path],
-    drawing: forked.Job,
+    drawing: _Drawing,
 ) -> tuple[str | None, str | None]:
     """Log the report as a run of the companion experiment; a failure is a warning.
 
