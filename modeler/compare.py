@@ -359,7 +359,7 @@ class _Warm:
         self.painter = None if drawn_here else forked.prepare(["modeler.evaluation.plots"])
         self.drawing: _Drawing | None = None
 
-    def curves_ready(self, pictures: list[_Picture]) -> None:
+    def curves_ready(self, runs: list[Any], pictures: list[_Picture]) -> None:
         """Give the painter its pictures as soon as the curves are in (see ``_load``); it
         draws into a folder of its own until the report's folder is known."""
         if self.painter is not None:
@@ -440,7 +440,15 @@ def _compare(
                 "compare(['keras-5A5C...', 'models:/fraud/2'])) or an experiment "
                 "(compare(experiment='fraud', top=5, by='eval.pr_auc'))"
             )
-        loaded, skipped = _load(client, tracking.uri, selected, warm.curves_ready)
+        home: list[tuple[Any, str]] = []  # the report's experiments, found while scores come
+
+        def curves_ready(kept: list[Any], pictures: list[_Picture]) -> None:
+            warm.curves_ready(kept, pictures)
+            if log_report:
+                with suppress(Exception):  # _log_report asks again and says what failed
+                    home.append(_report_home(client, tracking, kept[0].info.experiment_id))
+
+        loaded, skipped = _load(client, tracking.uri, selected, curves_ready)
     except CompareError:
         raise
     except Exception as exc:
@@ -485,7 +493,7 @@ def _compare(
         files = _write(report, loaded, selection, evidence, payload)
         if log_report:
             report.run_id, report.experiment_id = _log_report(
-                client, tracking, loaded, selection, files, drawing
+                client, tracking, loaded, selection, files, drawing, home[0] if home else None
             )
         drawing.result()  # the PNGs are on disk (an error drawing them is raised here)
     return report
@@ -863,8 +871,8 @@ def _load(
     """Download every run's curves, cost curve and scores at once (threads: the time is waiting
     for the store), and keep the runs whose curves can be overlaid.
 
-    ``curves_ready(pictures)`` is called as soon as the curves are in, before the scores (the
-    figures need no more), with one ``_Picture`` per run kept, in order.
+    ``curves_ready(runs, pictures)`` is called as soon as the curves are in, before the scores
+    (the figures need no more), with the runs kept and one ``_Picture`` per run, in order.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -912,10 +920,11 @@ def _load(
         kept = [run for run in wanted if run.info.run_id not in reasons]
         if curves_ready is not None and kept:
             curves_ready(
+                kept,
                 [
                     _Picture(_version(r), heads[r.info.run_id][0] or {}, heads[r.info.run_id][1])
                     for r in kept
-                ]
+                ],
             )
         for run in runs:
             run_id = run.info.run_id
@@ -1280,6 +1289,12 @@ def _note_markdown(loaded: list[_Loaded], report_experiment: str) -> str:
     return "\n".join(lines)
 
 
+def _report_home(client: Any, tracking: Tracking, experiment_id: str) -> tuple[Any, str]:
+    """The models' experiment and the id of its companion (made if new)."""
+    home = client.get_experiment(experiment_id)
+    return home, _companion(client, tracking, home)
+
+
 def _companion(client: Any, tracking: Tracking, home: Any) -> str:
     """The id of ``<home experiment>/comparisons``, created and linked both ways if new."""
     name = f"{home.name}{COMPANION_SUFFIX}"
@@ -1324,10 +1339,12 @@ def _log_report(
     selection: dict[str, str],
     files: list[Path],
     drawing: _Drawing,
+    where: tuple[Any, str] | None = None,
 ) -> tuple[str | None, str | None]:
     """Log the report as a run of the companion experiment; a failure is a warning.
 
     ``files`` are logged first, then the PNGs ``drawing`` returns once they are drawn.
+    ``where``: the models' experiment and the companion's id, when already known.
 
     Returns the report run's id and its experiment's id (None, None after a failure; raised in
     test mode).
@@ -1336,8 +1353,7 @@ def _log_report(
 
     run_id = None
     try:
-        home = client.get_experiment(loaded[0].run.info.experiment_id)
-        exp_id = _companion(client, tracking, home)
+        home, exp_id = where or _report_home(client, tracking, loaded[0].run.info.experiment_id)
         compared_experiments = list(dict.fromkeys(i.run.info.experiment_id for i in loaded))
         run = client.create_run(
             exp_id,
