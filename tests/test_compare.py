@@ -10,6 +10,7 @@ never change the model runs, only add report runs in the companion experiment.
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 import warnings
@@ -540,6 +541,47 @@ def test_forked_and_in_process_reports_are_the_same(runs, tmp_path, monkeypatch)
         assert (there.output_dir / name).stat().st_size > 10_000
     artifacts = {f.path for f in MlflowClient(runs.tracking.uri).list_artifacts(there.run_id)}
     assert {"report.html", "comparison.png", "cost_comparison.png", "table.csv"} <= artifacts
+
+
+def test_a_failure_after_loading_leaves_no_child_and_no_folder(runs, tmp_path, monkeypatch):
+    """The child that draws is forked before the store is asked (when matplotlib is not
+    imported yet): a comparison that fails later stops it and removes its folder."""
+    import sys
+
+    import modeler.compare as cmp
+    from modeler import forked
+
+    prepared = []
+    real_prepare = forked.prepare
+
+    def prepare(*args, **kwargs):
+        prepared.append(real_prepare(*args, **kwargs))
+        return prepared[-1]
+
+    def broken_table(*args, **kwargs):
+        raise RuntimeError("table broke")
+
+    jobs = []
+    real_start = forked.Ready.start
+
+    def start(self, *args, **kwargs):
+        jobs.append(real_start(self, *args, **kwargs))
+        jobs.append(jobs[-1]._pid)
+        return jobs[-2]
+
+    monkeypatch.setattr(forked, "prepare", prepare)
+    monkeypatch.setattr(forked.Ready, "start", start)
+    monkeypatch.delitem(sys.modules, "matplotlib.figure")  # as in a fresh `modeler compare`
+    monkeypatch.setattr(cmp, "_table", broken_table)
+    folders = set(Path(tempfile.gettempdir()).glob("modeler-compare-png-*"))
+    with pytest.raises(RuntimeError, match="table broke"):
+        run_compare(runs, tmp_path, ids(runs, "tree", "lr_weak"), log_report=False)
+    assert len(prepared) == 1 and prepared[0]._pid is None  # given its call: drawing
+    (job, pid) = jobs
+    assert pid is not None and job._pid is None  # stopped and reaped
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert set(Path(tempfile.gettempdir()).glob("modeler-compare-png-*")) == folders
 
 
 def test_runs_on_different_rows_are_not_paired(runs, tmp_path):

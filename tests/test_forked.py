@@ -93,3 +93,49 @@ def test_leaving_the_pool_stops_children_and_restores_collection():
         os.waitpid(pid, os.WNOHANG)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def imported_here(name: str) -> bool:
+    import sys
+
+    return name in sys.modules
+
+
+def test_a_prepared_child_imports_first_and_runs_its_call_later():
+    import sys
+
+    # a standard module no test imports: the child imports it, this process does not
+    name = next(n for n in ("tabnanny", "pyclbr", "mailcap", "xdrlib") if n not in sys.modules)
+    painter = forked.prepare([name])
+    values = np.arange(10.0)
+    assert painter.start(imported_here, name).result() is True
+    assert name not in sys.modules
+    assert forked.prepare([]).start(where_and_sum, values).result()[1] == 45.0
+
+
+def test_a_prepared_child_is_not_held_up_by_children_forked_after_it():
+    painter = forked.prepare([])
+    later = forked.start(sleep_long)  # holds a copy of the pipe the call goes through
+    try:
+        assert painter.start(sum, [1, 2]).result() == 3
+        os.kill(later._pid, 0)  # the later child still sleeps: the call did not wait for it
+    finally:
+        later.cancel()
+
+
+def test_a_prepared_child_never_called_is_stopped():
+    painter = forked.prepare([])
+    pid = painter._pid
+    painter.cancel()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_a_call_that_cannot_travel_runs_in_a_thread():
+    painter = forked.prepare([])
+    pid = painter._pid
+    values = np.arange(4.0)
+    job = painter.start(lambda v: (os.getpid(), float(v.sum())), values)  # a lambda: no pickle
+    assert job.result() == (os.getpid(), 6.0)
+    with pytest.raises(ProcessLookupError):  # the unused child was stopped
+        os.kill(pid, 0)
