@@ -174,3 +174,19 @@ def test_modeler_compare_on_a_server_imports_no_heavy_library(mlflow_server, tmp
     ) if r.data.tags.get("modeler.comparison") == "true")  # fmt: skip
     artifacts = {f.path for f in client.list_artifacts(report[0].info.run_id)}
     assert {"report.html", "table.csv", "comparison.png", "cost_comparison.png"} <= artifacts
+
+
+def test_artifacts_on_a_path_the_server_shares_are_copied(tmp_path):
+    """A server without the artifact proxy gives file URIs (or plain paths): files are copied."""
+    root = tmp_path / "artifacts" / "1" / "abc" / "artifacts"
+    (root / "eval").mkdir(parents=True)
+    (root / "eval" / "curves.json").write_text('{"schema": 1}')
+    client = RestClient("http://127.0.0.1:9")  # never asked: nothing goes over the network
+    for uri in (root.as_uri(), str(root)):
+        local = tmp_path / "got.json"
+        client.download_artifact(uri, "eval/curves.json", str(local))
+        assert json.loads(local.read_text()) == {"schema": 1}
+    client._artifact_uris["abc"] = root.as_uri()
+    (tmp_path / "report.html").write_text("<html></html>")
+    client.log_artifact("abc", str(tmp_path / "report.html"), "reports")
+    assert (root / "reports" / "report.html").read_text() == "<html></html>"
