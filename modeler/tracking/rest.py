@@ -181,14 +181,14 @@ class RestClient:
         self._artifact_uris: dict[str, str] = {}  # run id -> artifact URI, from create_run
 
     # --- transport ----------------------------------------------------------------------------
-    def _call(self, method: str, endpoint: str, **kwargs: Any) -> dict:
+    def _request(self, method: str, url: str, what: str, **kwargs: Any) -> Any:
+        """The server's answer; RestError (named ``what``) when there is none or it says no."""
         import requests
 
-        url = self.base + API + endpoint
         try:
             resp = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
-            raise RestError(f"{method} {API}{endpoint}: no answer ({type(exc).__name__})") from exc
+            raise RestError(f"{what}: no answer ({type(exc).__name__})") from exc
         if resp.status_code >= 400:
             code, message = "", resp.text[:300]
             try:
@@ -197,10 +197,14 @@ class RestClient:
             except ValueError:
                 pass
             raise RestError(
-                f"{method} {API}{endpoint}: {resp.status_code} {code} {message}".strip(),
-                code,
-                resp.status_code,
+                f"{what}: {resp.status_code} {code} {message}".strip(), code, resp.status_code
             )
+        return resp
+
+    def _call(self, method: str, endpoint: str, **kwargs: Any) -> dict:
+        resp = self._request(
+            method, self.base + API + endpoint, f"{method} {API}{endpoint}", **kwargs
+        )
         return resp.json() if resp.content else {}
 
     # --- experiments --------------------------------------------------------------------------
@@ -308,28 +312,23 @@ class RestClient:
         return ModelVersion(mv.get("name", name), str(mv.get("version")), mv.get("run_id", ""))
 
     # --- artifacts ----------------------------------------------------------------------------
-    def _proxied(self, artifact_uri: str) -> str | None:
-        """The artifact proxy's URL for an ``mlflow-artifacts:`` URI of this server, or None."""
+    def _proxied(self, artifact_uri: str, path: str) -> str | None:
+        """The artifact proxy's URL of file ``path`` under an ``mlflow-artifacts:`` URI of this
+        server, or None for other URIs."""
         parsed = urlparse(artifact_uri)
         if parsed.scheme != "mlflow-artifacts":
             return None
         base = self.base
         if parsed.netloc:  # mlflow-artifacts://host:port/path names its own server
             base = f"{urlparse(self.base).scheme}://{parsed.netloc}"
-        return base + ARTIFACTS_API + quote(parsed.path if parsed.path.startswith("/") else "/")
+        root = quote(parsed.path if parsed.path.startswith("/") else "/").rstrip("/")
+        return f"{base}{ARTIFACTS_API}{root}/{quote(path)}"
 
     def download_artifact(self, artifact_uri: str, path: str, local_path: str) -> None:
         """Copy the file ``path`` of the artifact root ``artifact_uri`` to ``local_path``."""
-        import requests
-
-        url = self._proxied(artifact_uri)
+        url = self._proxied(artifact_uri, path)
         if url is not None:
-            try:
-                resp = self.session.get(url.rstrip("/") + "/" + quote(path), timeout=self.timeout)
-            except requests.RequestException as exc:
-                raise RestError(f"download of {path}: no answer ({type(exc).__name__})") from exc
-            if resp.status_code >= 400:
-                raise RestError(f"download of {path}: {resp.status_code}", status=resp.status_code)
+            resp = self._request("GET", url, f"download of {path}")
             Path(local_path).write_bytes(resp.content)
         elif urlparse(artifact_uri).scheme in ("", "file"):
             shutil.copyfile(_local(artifact_uri) / path, local_path)
@@ -338,25 +337,13 @@ class RestClient:
 
     def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
         """Upload one file to the run's artifact root (or ``artifact_path`` inside it)."""
-        import requests
-
         artifact_uri = self._artifact_uris.get(run_id) or self._run_artifact_uri(run_id)
         name = Path(local_path).name
         inside = f"{artifact_path.strip('/')}/{name}" if artifact_path else name
-        url = self._proxied(artifact_uri)
+        url = self._proxied(artifact_uri, inside)
         if url is not None:
-            try:
-                with open(local_path, "rb") as handle:
-                    resp = self.session.put(
-                        url.rstrip("/") + "/" + quote(inside), data=handle, timeout=self.timeout
-                    )
-            except requests.RequestException as exc:
-                raise RestError(f"upload of {inside}: no answer ({type(exc).__name__})") from exc
-            if resp.status_code >= 400:
-                raise RestError(
-                    f"upload of {inside}: {resp.status_code} {resp.text[:200]}",
-                    status=resp.status_code,
-                )
+            with open(local_path, "rb") as handle:
+                self._request("PUT", url, f"upload of {inside}", data=handle)
         elif urlparse(artifact_uri).scheme in ("", "file"):
             target = _local(artifact_uri) / inside
             target.parent.mkdir(parents=True, exist_ok=True)
