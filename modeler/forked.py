@@ -66,26 +66,17 @@ class Job:
             read, write = os.pipe()
         except OSError:
             return
-        try:
-            with warnings.catch_warnings():
-                # Python 3.12+ warns about fork in a process with threads; the child only runs
-                # numpy code on its copy of the data and never takes the other threads' locks.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
-        except OSError:
+
+        def child() -> None:  # compute, send
             os.close(read)
-            os.close(write)
-            return
-        if pid == 0:  # the child: compute, send, leave without running the parent's exit code
-            try:
-                os.close(read)
-                with suppress(ValueError):  # Ctrl-C ends the child at once
-                    signal.signal(signal.SIGINT, signal.SIG_DFL)
-                with os.fdopen(write, "wb") as out:
-                    out.write(_outcome_bytes(self._fn, self._args, self._kwargs))
-            finally:
-                os._exit(0)
+            with os.fdopen(write, "wb") as out:
+                out.write(_outcome_bytes(self._fn, self._args, self._kwargs))
+
+        pid = _fork(child)
         os.close(write)
+        if pid is None:
+            os.close(read)
+            return
         self._pid, self._read = pid, read
 
     def _run_here(self) -> None:  # in a thread or the caller: warnings go out as raised
@@ -132,9 +123,7 @@ class Job:
     def cancel(self) -> None:
         """Stop a forked child that is still running (a thread cannot be stopped)."""
         if self._pid is not None:
-            with suppress(OSError):
-                os.kill(self._pid, signal.SIGKILL)
-                os.waitpid(self._pid, 0)
+            _stop(self._pid)
             self._pid = None
 
 
@@ -164,36 +153,30 @@ class Ready:
             result_r, result_w = os.pipe()
         except OSError:
             return
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # as in Job._fork
-                pid = os.fork()
-        except OSError:
-            for fd in (call_r, call_w, result_r, result_w):
-                os.close(fd)
-            return
-        if pid == 0:  # the child: import, wait for the call, run it, send the outcome
-            try:
-                os.close(call_w)
-                os.close(result_r)
-                with suppress(ValueError):
-                    signal.signal(signal.SIGINT, signal.SIG_DFL)
-                for name in modules:
-                    with suppress(Exception):  # the call will say what is missing
-                        importlib.import_module(name)
-                with os.fdopen(call_r, "rb") as pipe:
-                    # Length first: children forked later hold copies of the caller's end,
-                    # so the end of the pipe may come late.
-                    size = int.from_bytes(pipe.read(8), "big")
-                    data = pipe.read(size)
-                if size and len(data) == size:
-                    fn, args, kwargs = pickle.loads(data)
-                    with os.fdopen(result_w, "wb") as out:
-                        out.write(_outcome_bytes(fn, args, kwargs))
-            finally:
-                os._exit(0)
+
+        def child() -> None:  # import, wait for the call, run it, send the outcome
+            os.close(call_w)
+            os.close(result_r)
+            for name in modules:
+                with suppress(Exception):  # the call will say what is missing
+                    importlib.import_module(name)
+            with os.fdopen(call_r, "rb") as pipe:
+                # Length first: children forked later hold copies of the caller's end, so
+                # the end of the pipe may come late.
+                size = int.from_bytes(pipe.read(8), "big")
+                data = pipe.read(size)
+            if size and len(data) == size:
+                fn, args, kwargs = pickle.loads(data)
+                with os.fdopen(result_w, "wb") as out:
+                    out.write(_outcome_bytes(fn, args, kwargs))
+
+        pid = _fork(child)
         os.close(call_r)
         os.close(result_w)
+        if pid is None:
+            os.close(call_w)
+            os.close(result_r)
+            return
         self._pid, self._call, self._result = pid, call_w, result_r
 
     def start(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
@@ -219,14 +202,40 @@ class Ready:
     def cancel(self) -> None:
         """Stop the child if it never got its call."""
         if self._pid is not None:
-            with suppress(OSError):
-                os.kill(self._pid, signal.SIGKILL)
-                os.waitpid(self._pid, 0)
+            _stop(self._pid)
             for fd in (self._call, self._result):
                 if fd is not None:
                     with suppress(OSError):
                         os.close(fd)
             self._pid = self._call = self._result = None
+
+
+def _fork(child: Callable[[], None]) -> int | None:
+    """Fork: the child runs ``child()`` and leaves without running the caller's exit code.
+    Returns the child's pid to the caller, or None when the system refused the fork."""
+    try:
+        with warnings.catch_warnings():
+            # Python 3.12+ warns about fork in a process with threads; the children only run
+            # numpy or drawing code on their copy and never take the other threads' locks.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+    except OSError:
+        return None
+    if pid == 0:
+        try:
+            with suppress(ValueError):  # Ctrl-C ends the child at once
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+            child()
+        finally:
+            os._exit(0)
+    return pid
+
+
+def _stop(pid: int) -> None:
+    """Kill a child and reap it (no zombie)."""
+    with suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 def prepare(modules: list[str], fork: bool | None = None) -> Ready:
