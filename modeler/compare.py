@@ -840,7 +840,7 @@ def _load_scores(fetch: Any, run: Any, dst: Path) -> tuple[RunScores | None, str
         return None, f"{SCORES_PATH} could not be read: {_first_line(exc)}"
 
 
-def _curves(run: Any, files: dict[str, Any]) -> tuple[dict | None, dict | None, str | None]:
+def _curves(files: dict[str, Any]) -> tuple[dict | None, dict | None, str | None]:
     """A run's curves and cost curve from their downloads (futures), or why it is skipped:
     its curves are not readable curves of a binary task."""
     try:
@@ -851,11 +851,8 @@ def _curves(run: Any, files: dict[str, Any]) -> tuple[dict | None, dict | None, 
         schema = curves.get("schema") if isinstance(curves, dict) else None
         return None, None, f"{CURVES_PATH} has schema {schema!r}; this version reads schema 1"
     if curves.get("task") != "binary":
-        return (
-            None,
-            None,
-            (f"task is {curves.get('task')!r}: only binary runs have PR/ROC curves to overlay"),
-        )
+        task = curves.get("task")
+        return None, None, f"task is {task!r}: only binary runs have PR/ROC curves to overlay"
     cost_curve = None
     if files["cost"] is not None:
         try:
@@ -895,25 +892,19 @@ def _load(
             if reason is not None:
                 reasons[run.info.run_id] = reason
         wanted = [run for run in runs if run.info.run_id in fetches]
-        # Curves first, scores last: the figures can be drawn while the scores come.
         files: dict[str, dict[str, Any]] = {run.info.run_id: {} for run in wanted}
-        for run in wanted:
-            fetch = fetches[run.info.run_id]
-            files[run.info.run_id]["curves"] = pool.submit(
-                _download_json, fetch, run, CURVES_PATH, dst
-            )
-        for run in wanted:
-            with_costs = "eval.cost_at_optimal" in run.data.metrics
-            files[run.info.run_id]["cost"] = (
-                pool.submit(_download_json, fetches[run.info.run_id], run, COST_CURVE_PATH, dst)
-                if with_costs
-                else None
-            )
-        for run in wanted:
-            files[run.info.run_id]["scores"] = pool.submit(
-                _load_scores, fetches[run.info.run_id], run, dst
-            )
-        heads = {run.info.run_id: _curves(run, files[run.info.run_id]) for run in wanted}
+        reads = {
+            "curves": lambda fetch, run: _download_json(fetch, run, CURVES_PATH, dst),
+            "cost": lambda fetch, run: _download_json(fetch, run, COST_CURVE_PATH, dst),
+            "scores": lambda fetch, run: _load_scores(fetch, run, dst),
+        }
+        for key, read in reads.items():  # curves first, scores last: figures need no scores
+            for run in wanted:
+                if key == "cost" and "eval.cost_at_optimal" not in run.data.metrics:
+                    files[run.info.run_id][key] = None  # no costs logged: no cost curve
+                else:
+                    files[run.info.run_id][key] = pool.submit(read, fetches[run.info.run_id], run)
+        heads = {run.info.run_id: _curves(files[run.info.run_id]) for run in wanted}
         for run_id, (_, _, reason) in heads.items():
             if reason is not None:
                 reasons[run_id] = reason
