@@ -190,3 +190,17 @@ def test_artifacts_on_a_path_the_server_shares_are_copied(tmp_path):
     (tmp_path / "report.html").write_text("<html></html>")
     client.log_artifact("abc", str(tmp_path / "report.html"), "reports")
     assert (root / "reports" / "report.html").read_text() == "<html></html>"
+
+
+def test_compare_against_a_server_that_does_not_answer_names_it(tmp_path, monkeypatch):
+    from modeler.compare import compare
+    from modeler.config import resolve_tracking
+    from modeler.errors import TrackingError
+
+    monkeypatch.setenv("MODELER_HTTP_TIMEOUT", "2")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    tracking = resolve_tracking("http://127.0.0.1:9", "fraud")
+    with pytest.raises(
+        TrackingError, match=r"could not read runs from 'http://127.0.0.1:9'.*no answer"
+    ):
+        compare(experiment="fraud", tracking=tracking, output_dir=tmp_path / "out")
