@@ -62,6 +62,29 @@ def test_values_and_shape_of_the_result():
 
 
 @pytest.mark.parametrize("metric", ["pr_auc", "cost"])
+def test_the_same_model_twice_gets_the_same_interval(metric):
+    """Every run is resampled with the same draws: two copies of a run that is not the best
+    get one interval, not two that differ by the luck of their draws."""
+    rng = np.random.default_rng(3)
+    y, a, b = _two_models(rng)
+    costs = Costs(fn=np.round(np.exp(rng.normal(3, 0.8, len(y))), 2) * y, fp=3.0)
+    runs = {"strong": a, "weak": b, "weak again": b.copy(), "weakest": b - 0.4 * y}
+    result = paired(
+        y,
+        runs,
+        metric=metric,
+        costs=costs,
+        thresholds={name: 1.0 for name in runs},
+        resamples=300,
+    )
+    assert result["best"] == "strong"
+    one, two = result["runs"]["weak"], result["runs"]["weak again"]
+    assert one == two
+    assert one["ci_low"] < one["diff"] < one["ci_high"] and one["diff"] != 0.0
+    assert result["runs"]["weakest"]["diff"] != one["diff"]
+
+
+@pytest.mark.parametrize("metric", ["pr_auc", "cost"])
 def test_intervals_agree_with_a_brute_force_paired_bootstrap(metric):
     rng = np.random.default_rng(1)
     y, a, b = _two_models(rng, p=60, n_neg=240)

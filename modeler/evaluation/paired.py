@@ -177,7 +177,7 @@ def paired(
             r: layout(y, s, weights=w, freq=w, group_positives=False, max_levels=levels)
             for r, s in runs.items()
         }
-        pr_auc_diffs = _pr_auc_differences(y, lays, best, w, rng, resamples)
+        pr_auc_diffs = _pr_auc_differences(y, lays, best, w, rng, resamples, seed)
     for r in names:
         diff = values[r] - values[best]
         if r == best:
@@ -218,12 +218,15 @@ def _pr_auc_differences(
     w: np.ndarray,
     rng: np.random.Generator,
     resamples: int,
+    seed: int,
 ) -> dict[str, tuple[np.ndarray, float]]:
     """For each run but the best: resampled differences of average precision (run - best) and
     the difference they scatter around (on the snapped scores).
 
     Every pair shares one draw of the positives per resample (each pair is still resampled
-    jointly: the same rows for the run and the best); negatives are drawn per pair, per cell.
+    jointly: the same rows for the run and the best); negatives are drawn per pair, per cell,
+    each pair from its own copy of one random stream, so runs that rank rows alike (the same
+    model twice) get the same draws and the same interval.
     """
     from scipy import sparse
 
@@ -262,12 +265,12 @@ def _pr_auc_differences(
             group_of_cell = np.zeros(len(size), dtype=np.int64)
             group_of_cell[cell] = groups
             maps.append(cells_at_cuts(lay_, group_of_cell))
-        pairs[r] = (size, cell_w, cell_sd, maps)
+        pairs[r] = (size, cell_w, cell_sd, maps, np.random.default_rng([seed, 1]))
 
     def differences(pos_counts: np.ndarray, neg_w: dict[str, np.ndarray]) -> dict[str, Any]:
         pw = {r: np.asarray(m.T.dot(pos_counts.T)).T for r, m in at_cuts.items()}
         out = {}
-        for r, (_, _, _, (m_run, m_best)) in pairs.items():
+        for r, (_, _, _, (m_run, m_best), _) in pairs.items():
             nw = neg_w[r].T
             out[r] = average_precision_by_cut(
                 pw[r], np.asarray(m_run.T.dot(nw)).T
@@ -284,8 +287,8 @@ def _pr_auc_differences(
         pos_counts = draw_counts(rng, np.ones(n_pos, dtype=np.int64), b).astype(float)
         # Negatives: the Poisson bootstrap (each row drawn Poisson(1) times), summed per cell.
         neg_w = {
-            r: _weighted(rng, rng.poisson(size, size=(b, len(size))).astype(float), cw, sd)
-            for r, (size, cw, sd, _) in pairs.items()
+            r: _weighted(own, own.poisson(size, size=(b, len(size))).astype(float), cw, sd)
+            for r, (size, cw, sd, _, own) in pairs.items()
         }
         for r, d in differences(pos_counts, neg_w).items():
             samples[r].append(d)
