@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from modeler import __version__
-from modeler.errors import ModelerError
+from modeler.errors import DataError, ModelerError
 
 
 class _Group(click.Group):
@@ -39,7 +39,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 def ui(host: str, port: int) -> None:
     """Start the MLflow UI on the resolved tracking store (Ctrl-C or SIGTERM stops it all)."""
     from modeler.tracking.store import ui_command
@@ -172,11 +172,17 @@ def get_file_cmd(source: str, out: Path | None, refresh: bool) -> None:
     if out is not None:
         check_local_path(out, where="--out")
     path = get_file(source, as_path=True, refresh=refresh)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, out)
-        path = out
-    click.echo(str(path))
+    if out is not None and out.resolve() != Path(path).resolve():  # else it is there already
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, out)
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            raise DataError(
+                f"--out {str(out)!r}: cannot write the file there ({exc.strerror or exc}{where}); "
+                "expected a file path in a folder you can write to"
+            ) from exc
+    click.echo(str(path if out is None else out))
 
 
 @main.command()
@@ -203,7 +209,7 @@ def compare(
     "--store",
     "store_dir",
     default=None,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Where journals wait, in <it>/journal (default: ./mlruns, or the folder of a "
     "sqlite:/// MLFLOW_TRACKING_URI).",
 )
@@ -226,7 +232,7 @@ def sync(store_dir: Path | None) -> None:
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
 )
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--s3-endpoint", default=None, help="S3 URL for artifacts (default: a local one).")
 @click.option("--bucket", default="mlflow", show_default=True)
 @click.option("--sqlite", is_flag=True, help="Use SQLite instead of PostgreSQL.")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import tempfile
 import uuid
@@ -330,12 +331,13 @@ def compare(
 
     Raises:
         CompareError: neither or both of ``runs`` / ``experiment``; more than 10 runs; no run
-            left to compare.
+            left to compare; an ``output_dir`` that is not a folder or cannot be made.
         RunNotFoundError: a run id, run name or model version is not in the store.
         TrackingError: the store could not be read.
     """
     # No full garbage collection while a forked child shares this process's pages (see
     # modeler.forked.pool): the painter below is forked first.
+    _check_output_dir(output_dir)  # before anything is asked of the store
     with forked.gc_paused():
         warm = _Warm()  # matplotlib is imported while the store answers
         try:
@@ -1157,10 +1159,36 @@ def _png(fig: Figure) -> bytes:
 
 
 # --- output -----------------------------------------------------------------------------------
+def _check_output_dir(output_dir: str | Path | None) -> None:
+    """Raise CompareError unless ``output_dir`` is None or a folder that exists or can be made
+    (its nearest existing ancestor a writable folder); creates nothing."""
+    if output_dir is None:
+        return
+    if not isinstance(output_dir, str | os.PathLike) or not os.fspath(output_dir):
+        raise CompareError(f"output_dir must be a folder path; got {output_dir!r}")
+    out = Path(output_dir).expanduser().absolute()
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                what = "is a file" if folder == out else f"would be inside the file {folder}"
+                raise CompareError(f"output_dir {str(out)!r} {what}; expected a folder")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise CompareError(
+                    f"output_dir {str(out)!r}: cannot write in {str(folder)!r} (permission denied)"
+                )
+            return
+
+
 def _output_dir(output_dir: str | Path | None) -> Path:
     if output_dir is not None:
         out = Path(output_dir).expanduser().resolve()
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CompareError(
+                f"output_dir {str(out)!r} cannot be made: {exc.strerror or exc}; expected a "
+                "folder that exists or can be created"
+            ) from exc
         return out
     base = Path("reports").resolve() / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
     out, n = base, 1
@@ -1171,6 +1199,11 @@ def _output_dir(output_dir: str | Path | None) -> Path:
         except FileExistsError:
             n += 1
             out = base.with_name(f"{base.name}-{n}")
+        except OSError as exc:
+            raise CompareError(
+                f"cannot make the report folder {str(out)!r}: {exc.strerror or exc}; pass "
+                "output_dir= (--out) a folder you can write to"
+            ) from exc
 
 
 def _write_pngs(out: Path, loaded: Sequence[_Loaded | _Picture]) -> list[Path]:

@@ -872,6 +872,33 @@ def test_accu_compare_and_the_cli(runs, tmp_path, monkeypatch):
     assert result.exit_code == 2 and "nothing to compare" in result.output
 
 
+@pytest.mark.parametrize("where", ["afile", "afile/sub", 5])
+def test_an_output_folder_that_cannot_be_made_is_named_before_the_store_is_asked(
+    tmp_path, monkeypatch, where
+):
+    (tmp_path / "afile").write_text("")
+    monkeypatch.chdir(tmp_path)
+    # a store that does not answer: the folder is refused before any request
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    expected = "must be a folder path; got 5" if where == 5 else r"afile.*expected a folder"
+    with pytest.raises(CompareError, match=expected):
+        accu.compare(["run-a", "run-b"], output_dir=where)
+
+
+def test_the_cli_names_an_output_folder_it_cannot_make(runs, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from modeler.cli import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", runs.tracking.uri)
+    (tmp_path / "afile").write_text("")
+    result = CliRunner().invoke(
+        main, ["compare", *ids(runs, "tree", "nb"), "--out", str(tmp_path / "afile" / "sub")]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.startswith("error: output_dir ") and "inside the file" in result.output
+
+
 # --- a remote server with proxied artifacts ---------------------------------------------------
 @pytest.mark.server
 def test_compare_through_an_mlflow_server(mlflow_server, tmp_path):

@@ -19,6 +19,7 @@ from modeler.data import storage
 from modeler.data.files import get_file
 from modeler.errors import (
     AccessDeniedError,
+    DataError,
     DataNotFoundError,
     DownloadError,
     InvalidNameError,
@@ -105,6 +106,14 @@ def test_local_file_absent(tmp_path):
         DataNotFoundError, match=r"d\.json: .*out/tx\.csv.*fields 'filePath'/'fileName'"
     ):
         get_file(d)
+    assert SESSION.datasets == []
+
+
+@pytest.mark.parametrize("name", ["tx.csv.gz", "tx.tsv.gz"])
+def test_a_gz_file_that_is_not_gzip_is_a_data_error(tmp_path, name):
+    (tmp_path / name).write_bytes(b"not gzip at all")
+    with pytest.raises(DataError, match=rf"{name}: not gzip data, though the extension"):
+        get_file(str(tmp_path / name))
     assert SESSION.datasets == []
 
 

@@ -98,3 +98,26 @@ def test_cli_prints_modeler_errors_as_one_line(tmp_path):
     assert result.exit_code == 2
     assert result.output.startswith("error: ") and "missing.json" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_get_file_out_where_it_cannot_be_written(tmp_path):
+    source = tmp_path / "tx.csv"
+    source.write_text("amount,is_fraud\n1.5,0\n")
+    (tmp_path / "afile").write_text("")
+    result = CliRunner().invoke(
+        main, ["get-file", str(source), "--out", str(tmp_path / "afile" / "x.csv")]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.startswith("error: --out ") and "afile" in result.output
+    assert "expected a file path in a folder you can write to" in result.output
+    # --out naming the source itself: the file is there already, and stays as it was
+    same = CliRunner().invoke(main, ["get-file", str(source), "--out", str(source)])
+    assert same.exit_code == 0 and same.output.strip() == str(source)
+    assert source.read_text() == "amount,is_fraud\n1.5,0\n"
+
+
+def test_cli_options_out_of_range_are_named(tmp_path):
+    port = CliRunner().invoke(main, ["ui", "--port", "99999"])
+    assert port.exit_code == 2 and "'--port': 99999 is not in the range" in port.output
+    store = CliRunner().invoke(main, ["sync", "--store", str(tmp_path / "nowhere")])
+    assert store.exit_code == 2 and "'--store'" in store.output and "does not exist" in store.output

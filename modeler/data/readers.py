@@ -12,6 +12,7 @@ dtypes are exactly what ``pandas.read_csv`` gives.
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,10 @@ def read_frame(path: str | os.PathLike[str], *, name: str | None = None) -> Any:
         if kind == "parquet":
             return pd.read_parquet(path)
         return pd.read_json(path, lines=True)
+    except gzip.BadGzipFile as exc:  # an OSError, but about the content
+        raise DataError(
+            f"{os.fspath(path)}: not gzip data, though the extension {ext} says so: {exc}"
+        ) from exc
     except (OSError, MemoryError):
         raise
     except Exception as exc:  # pandas/pyarrow raise many unrelated types for bad content
