@@ -130,6 +130,30 @@ def test_sklearn_killed_right_after_fit_is_completed_by_sync(tmp_path):
     assert journal.folders(tmp_path / "mlruns") == []
 
 
+def test_a_script_that_ends_right_after_fit_gets_its_whole_run_at_exit(tmp_path):
+    """The last line is the fit: the evaluation runs at exit, while Python is shutting down
+    (thread pools, pyarrow's included, refuse work once its threading exit hooks ran)."""
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    code = SKLEARN_FIT.split("np.save")[0]  # nothing after the fit
+    done = run_script(tmp_path, code)
+    assert done.returncode == 0, done.stderr
+    assert "could not log" not in done.stderr and "could not reach" not in done.stderr
+    _, (run,) = runs_in(tmp_path)
+    assert run.info.status == "FINISHED" and "modeler.logging_error" not in run.data.tags
+    X, y = make_classification(n_samples=3000, n_features=8, weights=[0.95], random_state=0)
+    proba = LogisticRegression().fit(X[:2000], y[:2000]).predict_proba(X[2000:])[:, 1]
+    m = run.data.metrics
+    assert m["eval.roc_auc"] == pytest.approx(roc_auc_score(y[2000:], proba))
+    assert m["eval.pr_auc"] == pytest.approx(average_precision_score(y[2000:], proba))
+    client, _ = runs_in(tmp_path)
+    files = {f.path for f in client.list_artifacts(run.info.run_id, "eval")}
+    assert {"eval/curves.json", "eval/scores.parquet"} <= files
+    assert journal.folders(tmp_path / "mlruns") == []
+
+
 @pytest.mark.slow
 def test_keras_killed_right_after_fit_is_completed_by_the_next_autolog(tmp_path):
     pytest.importorskip("keras")

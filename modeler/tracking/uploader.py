@@ -51,6 +51,26 @@ class _Entry:
         return self.sent != self.version
 
 
+def _at_interpreter_exit(hook: Callable[[], None]) -> None:
+    """Run ``hook`` when the interpreter exits, while thread pools still take work.
+
+    Python stops ``concurrent.futures`` pools (pyarrow's, MLflow's) from taking new work in its
+    threading exit hooks, which run before ``atexit``'s: a finishing step run from ``atexit``
+    fails with "cannot schedule new futures after interpreter shutdown". Threading's hooks run
+    last registered first, so this one runs before the pools' own (imported first here).
+    """
+    import concurrent.futures.thread  # noqa: F401  registers the pools' hook before ours
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:  # not CPython
+        atexit.register(hook)
+        return
+    try:
+        register(hook)
+    except RuntimeError:  # the interpreter is already shutting down
+        atexit.register(hook)
+
+
 class Uploader:
     """Replays this process's journals in the background; see the module docstring."""
 
@@ -61,7 +81,7 @@ class Uploader:
         self._down_until: dict[str, float] = {}
         self._messages: list[str] = []
         self._thread: threading.Thread | None = None
-        atexit.register(self._at_exit)
+        _at_interpreter_exit(self._at_exit)
 
     # --- what writers call ------------------------------------------------------------------
     def add(self, journal: Journal, tracking_uri: str, *, inline: bool) -> None:
