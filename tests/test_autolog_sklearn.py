@@ -62,6 +62,51 @@ def test_linear_svc_auc_not_inverted(autolog, data):
     assert run.data.metrics["eval.tp"] == int(((svc.predict(Xv) == 1) & (yv == 1)).sum())
 
 
+@pytest.mark.parametrize(
+    ("model", "labels", "positive"),
+    [
+        (LinearSVC(C=0.1), {0: -1, 1: 1}, "1"),  # the SVM convention
+        (LogisticRegression(max_iter=500), {0: "legit", 1: "fraud"}, "fraud"),  # the rarer
+        (LogisticRegression(max_iter=500), {0: "a_ok", 1: "z_fraud"}, "z_fraud"),
+    ],
+)
+def test_labels_other_than_0_1_are_scored_for_the_positive_class(
+    autolog, data, model, labels, positive
+):
+    X, y, Xv, yv = data
+    relabel = np.vectorize(labels.get, otypes=[object if positive != "1" else int])
+    store = autolog(validation=(Xv, relabel(yv)))
+    model.fit(X, relabel(y))
+    run = store.only_run()
+    assert run.data.tags["modeler.task"] == "binary"
+    assert run.data.tags["modeler.positive_class"] == positive
+    column = list(model.classes_).index(labels[1])
+    if hasattr(model, "predict_proba"):
+        scores = model.predict_proba(Xv)[:, column]
+    else:
+        scores = model.decision_function(Xv) * (1 if column == 1 else -1)
+    m = run.data.metrics
+    assert m["eval.roc_auc"] == pytest.approx(roc_auc_score(yv, scores), abs=1e-9)
+    assert m["eval.pr_auc"] == pytest.approx(average_precision_score(yv, scores), abs=1e-9)
+    assert m["eval.positives"] == yv.sum()
+    # accu.evaluate takes the same labels and gives the same numbers
+    assert accu.evaluate(model, Xv, relabel(yv), prefix="test")["pr_auc"] == pytest.approx(
+        m["eval.pr_auc"]
+    )
+
+
+def test_labels_a_classifier_never_saw_are_named_not_a_regression(autolog, data):
+    X, y, Xv, yv = data
+    store = autolog(validation=(Xv, yv * 0.9))
+    LogisticRegression(max_iter=500).fit(X, y)
+    run = store.only_run()
+    assert run.data.tags["modeler.task"] == "unsupported"
+    assert "eval.rmse" not in run.data.metrics and "eval.roc_auc" not in run.data.metrics
+    assert run.data.tags["modeler.task_mismatch"].startswith(
+        "labels hold values [0.0, 0.9] but the model is a classifier of classes ['0', '1']"
+    )
+
+
 def test_imblearn_pipeline_records_sampler_params_and_counts(autolog, data):
     from imblearn.over_sampling import SMOTE
     from imblearn.pipeline import Pipeline

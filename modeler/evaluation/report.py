@@ -134,7 +134,7 @@ def build_report(
     if check_max_points(max_points) < 3:
         raise OptionError(f"max_points must be >= 3 (first, last and optimum); got {max_points}")
     decision = _check_decision(decision_threshold)
-    resolved = resolve_task(y_true, outputs)
+    resolved = resolve_task(y_true, outputs, classes)
     rep = EvalReport(
         task=resolved.task,
         tags={

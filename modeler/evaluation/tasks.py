@@ -60,8 +60,11 @@ def _integer_classes(y: np.ndarray) -> np.ndarray | None:
     return values
 
 
-def resolve_task(y_true: Any, outputs: Any) -> Resolved:
+def resolve_task(y_true: Any, outputs: Any, classes: Any = None) -> Resolved:
     """The task and the outputs to score; logits of a binary model go through a sigmoid.
+
+    ``classes``: a classifier's class names, when the outputs are a classifier's (labels that
+    are no classes, such as 0.9, then do not fit: they are not a regression target).
 
     Raises:
         EvaluationError: empty data, outputs that are not an array of numbers, or a different
@@ -105,14 +108,14 @@ def resolve_task(y_true: Any, outputs: Any) -> Resolved:
     if y.ndim == 2 and y.shape[1] == 2 and flat.ndim == 1:  # one-hot labels, one score
         y = y[:, 1]
     task = infer_task(y, flat if flat.ndim == 1 else out)
-    classes = _integer_classes(y)
-    if flat.ndim == 1 and task == "regression" and classes is not None:
-        binary_y = set(classes.tolist()) <= {0, 1}
+    label_values = _integer_classes(y)
+    if flat.ndim == 1 and task == "regression" and label_values is not None:
+        binary_y = set(label_values.tolist()) <= {0, 1}
         if binary_y:
             # One unbounded output with 0/1 labels: logits, scored through a sigmoid.
             return Resolved("binary", expit(flat), y, "sigmoid")
         within = flat.min() >= 0.0 and flat.max() <= 1.0
-        if within or len(classes) <= 2:
+        if within or len(label_values) <= 2:
             # Class labels against one score: a classifier's mistake, not a "regression".
             return Resolved(
                 task="unsupported",
@@ -120,24 +123,38 @@ def resolve_task(y_true: Any, outputs: Any) -> Resolved:
                 labels=y,
                 transform="none",
                 problem=(
-                    f"labels hold {len(classes)} classes {_preview(classes)} but the model "
-                    f"gives one score per row"
-                    + (" in [0, 1] (a sigmoid)" if within else "")
+                    f"labels hold {len(label_values)} classes {_preview(label_values)} but "
+                    f"the model gives one score per row"
+                    + (" in [0, 1] (a sigmoid)" if within and classes is None else "")
                     + ": binary metrics need labels 0/1, multi-class metrics one output per "
                     "class (a softmax); no metrics, only counts"
                 ),
                 problem_tag="modeler.task_mismatch",
             )
+    if classes is not None and task == "regression":
+        shown = _preview(np.unique(y)) if y.ndim == 1 else f"of shape {y.shape}"
+        return Resolved(
+            task="unsupported",
+            outputs=flat,
+            labels=y,
+            transform="none",
+            problem=(
+                f"labels hold values {shown} but the model is a classifier of classes "
+                f"{list(classes)[:6]}: expected the labels it was trained on; no metrics, "
+                "only counts"
+            ),
+            problem_tag="modeler.task_mismatch",
+        )
     if task == "multiclass":
         k = out.shape[1]
-        if classes is not None and (classes.min() < 0 or classes.max() >= k):
+        if label_values is not None and (label_values.min() < 0 or label_values.max() >= k):
             return Resolved(
                 task="unsupported",
                 outputs=out,
                 labels=y,
                 transform="none",
                 problem=(
-                    f"labels hold classes {_preview(classes)} but the model has {k} outputs: "
+                    f"labels hold classes {_preview(label_values)} but the model has {k} outputs: "
                     f"expected class indices 0..{k - 1}; no metrics, only counts"
                 ),
                 problem_tag="modeler.task_mismatch",

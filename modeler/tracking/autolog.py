@@ -340,9 +340,9 @@ def _metrics_only(
     elif _is_keras(model):
         outputs = predict_keras(model, X)
     else:
-        from modeler.tracking.sklearn import model_scores
+        from modeler.tracking.sklearn import scored
 
-        outputs = model_scores(model, X)[0]
+        outputs, _, _, y = scored(model, X, y)
     snap = make_snapshot(
         y,
         outputs,

@@ -109,10 +109,39 @@ def flat_params(estimator: Any) -> dict[str, Any]:
     return out
 
 
-def model_scores(model: Any, X: Any) -> tuple[Any, dict[str, str], list[str] | None]:
-    """Scores to evaluate, the tag saying where they came from, and class names."""
+def positive_class(classes: Any, y: Any) -> Any:
+    """The label scored as positive by a two-class model: 1 when it is a class, else the rarer
+    class in ``y`` (fraud among "legit"/"fraud"), else ``classes[1]`` (scikit-learn's); None
+    for other models.
+
+    >>> positive_class(np.array([-1, 1]), [1, -1, -1]), positive_class(["fraud", "ok"], ["ok"])
+    (np.int64(1), 'fraud')
+    """
+    if classes is None or len(classes) != 2:
+        return None
+    listed = list(classes)
+    if any(_is_one(c) for c in listed):
+        return next(c for c in listed if _is_one(c))
+    try:
+        counts = [int(np.sum(np.asarray(y) == c)) for c in listed]
+    except Exception:  # labels that cannot be compared with the classes
+        return listed[1]
+    return listed[0] if counts[0] < counts[1] else listed[1]
+
+
+def _is_one(value: Any) -> bool:
+    return isinstance(value, int | float | np.number) and value == 1
+
+
+def model_scores(
+    model: Any, X: Any, positive: Any = None
+) -> tuple[Any, dict[str, str], list[str] | None]:
+    """Scores to evaluate (of class ``positive`` for a two-class model; by default label 1,
+    else ``classes_[1]``), the tag saying where they came from, and class names."""
     classes = getattr(model, "classes_", None)
     names = [str(c) for c in classes] if classes is not None else None
+    if classes is not None and len(classes) == 2 and positive is None:
+        positive = next((c for c in classes if _is_one(c)), classes[1])
     if hasattr(model, "predict_proba") and classes is not None:
         try:
             proba = np.asarray(model.predict_proba(X))
@@ -120,18 +149,43 @@ def model_scores(model: Any, X: Any) -> tuple[Any, dict[str, str], list[str] | N
             proba = None
         if proba is not None:
             if len(classes) == 2:
-                pos = list(classes).index(1) if 1 in list(classes) else 1
+                pos = list(classes).index(positive)
                 return proba[:, pos], {"modeler.score_source": "predict_proba"}, names
             return proba, {"modeler.score_source": "predict_proba"}, names
     if hasattr(model, "decision_function") and classes is not None and len(classes) == 2:
         from scipy.special import expit
 
         d = np.asarray(model.decision_function(X), dtype=float).ravel()
-        if list(classes)[1] != 1 and 1 in list(classes):
-            d = -d  # decision_function scores classes_[1]; keep label 1 as the positive side
+        if list(classes).index(positive) == 0:
+            d = -d  # decision_function scores classes_[1]; keep the positive class's side
         return expit(d), {"modeler.score_source": "decision_function (sigmoid)"}, names
     pred = np.asarray(model.predict(X))
     return pred, {"modeler.score_source": "predict"}, names
+
+
+def scored(model: Any, X: Any, y: Any) -> tuple[Any, dict[str, str], list[str] | None, Any]:
+    """``model_scores`` and the labels to evaluate them against: a two-class model's labels
+    other than 0/1 (-1/1, "legit"/"fraud") become 1 for its positive class and 0 for the other,
+    and the tag ``modeler.positive_class`` names it. Labels the model never saw stay as they
+    are (the evaluation then says they do not fit)."""
+    classes = getattr(model, "classes_", None)
+    positive = positive_class(classes, y)
+    scores, tags, names = model_scores(model, X, positive)
+    if positive is None or all(_is_one(c) or _is_zero(c) for c in classes):
+        return scores, tags, names, y
+    try:
+        labels = np.asarray(y)
+        known = bool(np.isin(labels, np.asarray(classes)).all())
+    except Exception:  # labels of a kind the classes cannot be compared with
+        return scores, tags, names, y
+    if not known:
+        return scores, tags, names, y
+    tags = {**tags, "modeler.positive_class": str(positive)}
+    return scores, tags, names, (labels == positive).astype(np.int64)
+
+
+def _is_zero(value: Any) -> bool:
+    return isinstance(value, int | float | np.number) and value == 0
 
 
 class SklearnFit:
@@ -197,10 +251,10 @@ class SklearnFit:
         if hooks.options.validation is not None:
             X_val, y_val = hooks.options.validation
             with writer.guard("evaluation"):
-                scores, tags, names = model_scores(self.estimator, X_val)
+                scores, tags, names, labels = scored(self.estimator, X_val, y_val)
                 hooks.snapshot(
                     writer,
-                    y_val,
+                    labels,
                     scores,
                     frame=X_val if hasattr(X_val, "columns") else None,
                     classes=names,
@@ -225,10 +279,10 @@ def log_model_evaluation(
     """Score a fitted estimator on ``(X, y)`` and log the evaluation to ``writer``."""
     from modeler.tracking.evaluate import log_evaluation
 
-    scores, tags, names = model_scores(model, X)
+    scores, tags, names, labels = scored(model, X, y)
     return log_evaluation(
         writer,
-        y,
+        labels,
         scores,
         threshold=hooks.options.threshold if threshold is None else threshold,
         costs=hooks.options.costs if costs is None else costs,
