@@ -171,7 +171,7 @@ def scored(model: Any, X: Any, y: Any) -> tuple[Any, dict[str, str], list[str] |
     classes = getattr(model, "classes_", None)
     positive = positive_class(classes, y)
     scores, tags, names = model_scores(model, X, positive)
-    if positive is None or all(_is_one(c) or _is_zero(c) for c in classes):
+    if positive is None or classes is None or all(_is_one(c) or _is_zero(c) for c in classes):
         return scores, tags, names, y
     try:
         labels = np.asarray(y)
