@@ -71,6 +71,17 @@ def test_s3_descriptor_fields_and_endpoint_alias(tmp_path):
     assert d.uri == "s3://fraud/exports/2026/tx.parquet"
 
 
+def test_a_bare_aws_endpoint_host_is_read_as_https(tmp_path):
+    """Accuinsight wrote AWS endpoints without a scheme; other bare hosts are refused."""
+    fields = {"target": "isFraud", "bucketName": "fraud", "filePath": "exports", "fileName": "d.csv"}
+    d = load_descriptor(
+        write(tmp_path / "aws.json", {**fields, "endpoint": "s3.ap-northeast-2.amazonaws.com"})
+    )
+    assert d.endpoint_url == "https://s3.ap-northeast-2.amazonaws.com"
+    with pytest.raises(DescriptorError, match=r"got 'minio:9000'; e\.g\. 'https://minio:9000'"):
+        load_descriptor(write(tmp_path / "minio.json", {**fields, "endpoint": "minio:9000"}))
+
+
 @pytest.mark.parametrize(
     ("content", "error", "match"),
     [

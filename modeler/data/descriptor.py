@@ -370,10 +370,14 @@ def _endpoint(where: str, url: str | None, alias: str | None, notes: list[str]) 
     endpoint = url or alias
     if endpoint is None:
         return None
+    if "://" not in endpoint and _is_aws_host(endpoint):
+        # Accuinsight wrote AWS endpoints as a bare host (s3.<region>.amazonaws.com)
+        endpoint = f"https://{endpoint}"
     if not endpoint.startswith(("http://", "https://")):
+        hint = f"; e.g. 'https://{endpoint}'" if "://" not in endpoint else ""
         raise DescriptorError(
             f"{where}: field {name!r} must start with http:// or https://; "
-            f"got {redact_url(endpoint)!r}"
+            f"got {redact_url(endpoint)!r}{hint}"
         )
     if has_credentials(endpoint):
         notes.append(
@@ -384,6 +388,13 @@ def _endpoint(where: str, url: str | None, alias: str | None, notes: list[str]) 
         )
         endpoint = without_credentials(endpoint)
     return endpoint
+
+
+def _is_aws_host(host: str) -> bool:
+    """``s3.ap-northeast-2.amazonaws.com`` and the like: a bare AWS host name, no path."""
+    import re
+
+    return re.fullmatch(r"[a-z0-9.-]+\.amazonaws\.com(\.cn)?", host.lower()) is not None
 
 
 def _missing(where: str, name: str, expected: str, present: list[str]) -> str:

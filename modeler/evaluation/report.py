@@ -237,7 +237,7 @@ def _binary(
         rep.problem(
             "modeler.auc_undefined",
             f"validation labels hold one class only ({positives} positives among {n:,} rows): "
-            "ROC-AUC and PR-AUC are undefined and not logged; counts and rates are",
+            "ROC-AUC and PR-AUC are undefined and not logged; counts and rates are logged",
         )
         metrics.pop("roc_auc")
         metrics.pop("pr_auc")
