@@ -73,7 +73,12 @@ def test_s3_descriptor_fields_and_endpoint_alias(tmp_path):
 
 def test_a_bare_aws_endpoint_host_is_read_as_https(tmp_path):
     """Accuinsight wrote AWS endpoints without a scheme; other bare hosts are refused."""
-    fields = {"target": "isFraud", "bucketName": "fraud", "filePath": "exports", "fileName": "d.csv"}
+    fields = {
+        "target": "isFraud",
+        "bucketName": "fraud",
+        "filePath": "exports",
+        "fileName": "d.csv",
+    }
     d = load_descriptor(
         write(tmp_path / "aws.json", {**fields, "endpoint": "s3.ap-northeast-2.amazonaws.com"})
     )
