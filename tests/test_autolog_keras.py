@@ -144,6 +144,28 @@ def test_generator_validation_uses_every_batch(autolog):
     assert_metrics(run, y[900:], model.predict(x[900:], verbose=0).ravel())
 
 
+@pytest.mark.parametrize("epochs", [1, 3])
+def test_an_endless_generator_is_evaluated_on_one_pass_of_validation_steps(autolog, epochs):
+    """Keras pulls batches ahead of the pass it validates on; the run holds exactly one pass
+    (validation_steps batches), once each."""
+    store = autolog()
+    x, y = make_data()
+
+    def endless():
+        while True:
+            for i in range(900, 1200, 50):
+                yield x[i : i + 50], y[i : i + 50]
+
+    model = binary_model()
+    model.fit(
+        x[:900], y[:900], validation_data=endless(), validation_steps=6, epochs=epochs, verbose=0
+    )
+    run = store.only_run()
+    assert run.data.metrics["eval.n"] == 300
+    assert run.data.metrics["eval.positives"] == y[900:].sum()
+    assert_metrics(run, y[900:], model.predict(x[900:], verbose=0).ravel())
+
+
 def test_no_validation_means_no_eval_metrics_and_one_warning(autolog):
     store = autolog()
     x, y = make_data()

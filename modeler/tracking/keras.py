@@ -75,24 +75,31 @@ def patch(hooks: Hooks) -> None:
 
 
 class _Recorder:
-    """Yields a validation generator's batches to Keras and keeps the last complete pass.
+    """Yields a validation generator's batches to Keras and keeps one complete pass.
 
     Keras reads a generator once (it peeks at the first batches to learn shapes, then chains
     them back), so the batches are recorded as Keras pulls them, not read again afterwards.
+    Without ``validation_steps`` a pass ends with the generator: the last pass is kept. With
+    it (an endless generator), Keras pulls ahead of the pass it validates on, by a number of
+    batches that varies from run to run, and may read its peeked batches again: the first
+    ``validation_steps`` batches the generator yielded are kept, one pass over a generator that
+    cycles through the validation set, each batch once.
     """
 
-    def __init__(self, generator: Any) -> None:
+    def __init__(self, generator: Any, steps: int | None = None) -> None:
         self.generator = generator
+        self.steps = steps if isinstance(steps, int) and steps > 0 else None
         self.current: list[tuple[Any, Any, Any]] = []
         self.last: list[tuple[Any, Any, Any]] = []
 
     def __iter__(self):
         for batch in self.generator:
-            self.current.append(_unpack(batch))
+            if self.steps is None or len(self.current) < self.steps:
+                self.current.append(_unpack(batch))
             yield batch
 
     def end_pass(self) -> None:
-        if self.current:
+        if self.current and self.steps is None:
             self.last, self.current = self.current, []
 
     @property
@@ -225,7 +232,7 @@ class KerasFit:
                 self.eval_data = _unpack(tuple(vd))
             elif isinstance(vd, types.GeneratorType):
                 self.eval_source = "dataset"
-                self.recorder = _Recorder(vd)
+                self.recorder = _Recorder(vd, kwargs.get("validation_steps"))
                 kwargs["validation_data"] = iter(self.recorder)
             else:  # tf.data.Dataset, keras PyDataset, other iterables Keras accepts
                 self.eval_source = "dataset"
