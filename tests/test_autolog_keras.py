@@ -166,6 +166,28 @@ def test_an_endless_generator_is_evaluated_on_one_pass_of_validation_steps(autol
     assert_metrics(run, y[900:], model.predict(x[900:], verbose=0).ravel())
 
 
+def test_a_multi_output_model_is_named_in_a_warning_not_skipped_silently(autolog):
+    store = autolog()
+    x, y = make_data()
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(4, activation="relu")(inputs)
+    outputs = [keras.layers.Dense(1, activation="sigmoid")(hidden) for _ in range(2)]
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="adam", loss=["binary_crossentropy", "binary_crossentropy"])
+    with pytest.warns(ModelerWarning, match=r"has no eval\.\* metrics: multi-output model"):
+        model.fit(
+            x[:900],
+            [y[:900], 1 - y[:900]],
+            validation_data=(x[900:], [y[900:], 1 - y[900:]]),
+            epochs=1,
+            verbose=0,
+        )
+    run = store.only_run()
+    assert run.data.tags["modeler.eval_skipped"] == "multi-output model"
+    assert not [k for k in run.data.metrics if k.startswith("eval.")]
+
+
 def test_no_validation_means_no_eval_metrics_and_one_warning(autolog):
     store = autolog()
     x, y = make_data()

@@ -147,6 +147,7 @@ class KerasFit:
         self.hooks = hooks
         self.writer: Any = None
         self.recorder: _Recorder | None = None
+        self.skipped: str | None = None  # why the held-out data could not be evaluated
         self.eval_source = "none"
         self.eval_data: Any = None
         self.sample_x: Any = None  # a batch's inputs, for the signature of a dataset-fed model
@@ -192,6 +193,13 @@ class KerasFit:
         # Before fit returns: the held-out scores and the model exactly as fit leaves them,
         # so load_weights() or another fit right after cannot change what the run records.
         self._freeze(history)
+        if self.skipped is not None:
+            warnings.warn(
+                f"modeler: run {self.writer.run_name} has no eval.* metrics: {self.skipped} "
+                "(tag modeler.eval_skipped)",
+                ModelerWarning,
+                stacklevel=3,
+            )
         self.hooks.complete(self.writer)
         return history
 
@@ -315,22 +323,19 @@ class KerasFit:
         else:
             return None
         if y is None:  # batches without labels
-            writer.set_tags(
-                {
-                    "modeler.eval_source": self.eval_source,
-                    "modeler.eval_skipped": "validation batches have no labels",
-                }
-            )
-            return None
+            return self._skip("validation batches have no labels")
         if isinstance(out, list | tuple | dict):
-            writer.set_tags(
-                {
-                    "modeler.eval_source": self.eval_source,
-                    "modeler.eval_skipped": "multi-output model",
-                }
+            return self._skip(
+                "multi-output model (its outputs are not one classifier's scores; evaluate "
+                "one output with accu.evaluate(model.predict(x)[i], None, y))"
             )
-            return None
         return y, out, sw
+
+    def _skip(self, why: str) -> None:
+        self.skipped = why
+        self.writer.set_tags(
+            {"modeler.eval_source": self.eval_source, "modeler.eval_skipped": why.split(" (")[0]}
+        )
 
     def eval_frame(self) -> Any:
         """The validation features when they are a DataFrame (for cost columns)."""
