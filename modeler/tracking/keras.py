@@ -306,7 +306,6 @@ class KerasFit:
 
     def _predict(self, model: Any) -> tuple[Any, Any, Any] | None:
         """Labels, outputs and weights of the held-out data; None when there are none."""
-        writer = self.writer
         if self.recorder is not None or self.eval_source == "dataset":
             batches = (
                 self.recorder.batches
