@@ -322,12 +322,14 @@ class KerasFit:
         else:
             return None
         if y is None:  # batches without labels
-            return self._skip("validation batches have no labels")
+            self._skip("validation batches have no labels")
+            return None
         if isinstance(out, list | tuple | dict):
-            return self._skip(
+            self._skip(
                 "multi-output model (its outputs are not one classifier's scores; evaluate "
                 "one output with accu.evaluate(model.predict(x)[i], None, y))"
             )
+            return None
         return y, out, sw
 
     def _skip(self, why: str) -> None:
