@@ -58,8 +58,9 @@ def _warn(message: str) -> None:
 
 
 def _ignored(call: str, given: dict[str, Any], why: str) -> None:
-    """One warning naming every keyword of ``call`` that was given but has no effect here."""
-    shown = [f"{k}={v!r}" for k, v in given.items() if v is not UNSET]
+    """One warning naming every keyword of ``call`` that was given but has no effect here
+    (``False``, "don't", is what happens here anyway: not named)."""
+    shown = [f"{k}={v!r}" for k, v in given.items() if v is not UNSET and v is not False]
     if shown:
         verb = "has" if len(shown) == 1 else "have"
         _warn(f"{call}: {', '.join(shown)} {verb} no effect here: {why}")

@@ -200,6 +200,17 @@ def test_autolog_option_errors(store, options, error, match):
         accu.autolog(**options)
 
 
+def test_labels_held_as_objects_or_text_given_with_scores(store, data):
+    _, _, _, yv = data
+    scores = np.linspace(0.0, 1.0, len(yv))
+    as_objects = (yv == 1).astype(object)  # True/False as Python objects, as pandas holds them
+    metrics = accu.evaluate(scores, None, as_objects)
+    assert metrics["roc_auc"] == pytest.approx(roc_auc_score(yv, scores), abs=1e-12)
+    text = np.where(yv == 1, "fraud", "ok")  # which one the scores are for is not known here
+    with pytest.raises(EvaluationError, match=r"labels are text \['fraud', 'ok'\]"):
+        accu.evaluate(scores, None, text)
+
+
 def test_non_binary_labels_and_bad_scores_are_clear_errors(store, data):
     _, _, _, yv = data
     with pytest.raises(EvaluationError, match="2"):

@@ -56,6 +56,11 @@ def test_multiclass_and_regression():
             r"labels hold classes \[0, 1, 3\] but the model "
             r"has 3 outputs: expected class indices 0..2",
         ),
+        (
+            ["ok", "fraud", "ok"],
+            [0.1, 0.9, 0.2],
+            r"labels are text \['fraud', 'ok'\]: metrics need numbers, 0/1 for a binary model",
+        ),
     ],
 )
 def test_labels_that_do_not_fit_the_outputs_are_named(labels, outputs, match):
@@ -92,3 +97,19 @@ def test_non_finite_outputs_are_named():
 def test_nothing_to_evaluate_raises(labels, outputs, match):
     with pytest.raises(EvaluationError, match=match):
         resolve_task(labels, outputs)
+
+
+def test_a_classifiers_outputs_against_labels_that_are_no_class():
+    """0.9 is a regression target for a regressor, but not a label of a 0/1 classifier."""
+    assert resolve_task([0.0, 0.9, 0.9], [0.1, 0.8, 0.7]).task == "regression"
+    r = resolve_task([0.0, 0.9, 0.9], [0.1, 0.8, 0.7], classes=["0", "1"])
+    assert r.task == "unsupported" and r.problem_tag == "modeler.task_mismatch"
+    assert r.problem is not None and r.problem.startswith(
+        "labels hold values [0.0, 0.9] but the model is a classifier of classes ['0', '1']"
+    )
+
+
+def test_labels_held_as_python_objects_are_the_numbers_they_hold():
+    labels = np.array([0, 1, 1, 0], dtype=object)
+    r = resolve_task(labels, [0.2, 0.7, 0.6, 0.1])
+    assert r.task == "binary" and r.labels.tolist() == [0, 1, 1, 0]

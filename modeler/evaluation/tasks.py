@@ -90,6 +90,22 @@ def resolve_task(y_true: Any, outputs: Any, classes: Any = None) -> Resolved:
             f"shape {out.shape}"
         )
     y = _squeeze(y)
+    if y.dtype.kind in "OUS":  # text, or Python objects
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError):
+            shown = _preview(np.unique(y.astype(str)))
+            return Resolved(
+                task="unsupported",
+                outputs=_squeeze(out),
+                labels=y,
+                transform="none",
+                problem=(
+                    f"labels are text {shown}: metrics need numbers, 0/1 for a binary model "
+                    "(e.g. (y == 'fraud').astype(int)); no metrics, only counts"
+                ),
+                problem_tag="modeler.task_mismatch",
+            )
     flat = _squeeze(out).astype(np.float64)
     bad = ~np.isfinite(flat)
     if bad.any():

@@ -55,8 +55,16 @@ class Snapshot:
 
 
 def _array(values: Any) -> np.ndarray:
-    arr = np.array(values, copy=True)  # a copy: later changes by the caller do not reach it
-    return arr.astype(str) if arr.dtype == object else arr
+    """A copy (later changes by the caller do not reach it) that saves without pickle: Python
+    objects become the numbers or booleans they hold, else text."""
+    arr = np.array(values, copy=True)
+    if arr.dtype != object:
+        return arr
+    try:
+        inferred = np.array(arr.tolist())
+    except (TypeError, ValueError):  # ragged
+        return arr.astype(str)
+    return inferred if inferred.dtype != object else arr.astype(str)
 
 
 def make_snapshot(
