@@ -342,3 +342,28 @@ def test_bad_costs_are_clear_errors(store, data):
         accu.autolog(validation=(Xv, yv), costs={"fn": np.ones(3), "fp": 5.0})
     with pytest.raises(OptionError, match="costs"):
         accu.autolog(costs=[100, 5])
+
+
+def test_a_test_evaluation_of_a_model_no_run_is_known_for_says_it_makes_a_new_run(autolog, data):
+    """Loaded back while autolog was off (a fresh notebook): its run is not known, and the
+    warning says where the numbers went and how to put them on its run."""
+    import mlflow
+
+    X, y, Xv, yv = data
+    store = autolog(validation=(Xv, yv))
+    LogisticRegression(max_iter=500).fit(X, y)
+    (run,) = store.runs()
+    accu.autolog(disable=True)
+    mlflow.set_tracking_uri(store.uri)
+    try:
+        loaded = mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/model")
+    finally:
+        mlflow.set_tracking_uri(None)
+    with pytest.warns(ModelerWarning, match=r"makes a new run, at threshold 0\.5.*pass run_id="):
+        accu.evaluate(loaded, Xv, yv, prefix="test")
+    runs = store.runs()
+    assert len(runs) == 2 and "test.pr_auc" in runs[1].data.metrics
+    accu.evaluate(loaded, Xv, yv, prefix="test", run_id=run.info.run_id)  # as the warning says
+    on_its_run = store.client.get_run(run.info.run_id).data
+    assert on_its_run.metrics["test.pr_auc"] == pytest.approx(runs[1].data.metrics["test.pr_auc"])
+    assert len(store.runs()) == 2  # no third run

@@ -233,6 +233,15 @@ def evaluate(
         writer = RunWriter.attach(tracking, to=earlier)
     else:
         model_type = "scores" if is_scores else model_type_of(model)
+        if prefix != "eval":
+            warnings.warn(
+                f"modeler: no run is known for this {model_type} in this session (fitted or "
+                "loaded with mlflow.*.load_model while accu.autolog() was on), so its "
+                f"{prefix}.* evaluation makes a new run, at threshold {threshold}, not its own "
+                "run's decision threshold; pass run_id= to add it to its run",
+                ModelerWarning,
+                stacklevel=3,
+            )
         writer = RunWriter.start(tracking, model_type, tags=hooks.options.tags)
         hooks.last_writer = writer
     if prefix == "eval" and (earlier is not None or run_id is not None):
