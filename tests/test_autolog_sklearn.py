@@ -367,3 +367,33 @@ def test_a_test_evaluation_of_a_model_no_run_is_known_for_says_it_makes_a_new_ru
     on_its_run = store.client.get_run(run.info.run_id).data
     assert on_its_run.metrics["test.pr_auc"] == pytest.approx(runs[1].data.metrics["test.pr_auc"])
     assert len(store.runs()) == 2  # no third run
+
+
+def test_a_run_of_the_users_own_in_another_store_is_named_once(autolog, data, tmp_path):
+    """MLflow's tracking URI never set: the user's ``mlflow.start_run()`` run is in MLflow's
+    default store (./mlflow.db), not modeler's (./mlruns/mlflow.db). Said once."""
+    import warnings
+
+    import mlflow
+
+    X, y, Xv, yv = data
+    store = autolog(validation=(Xv, yv))
+    mlflow.set_tracking_uri(None)
+
+    def fit_in_own_run(**run) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with mlflow.start_run(**run):
+                LogisticRegression(max_iter=500).fit(X, y)
+        return [str(w.message) for w in caught if "mlflow.start_run() run is in" in str(w.message)]
+
+    try:
+        (said,) = fit_in_own_run()
+        assert "mlflow.db" in said and store.uri in said and "mlflow.set_tracking_uri" in said
+        assert fit_in_own_run() == []  # once per pair of stores
+        mlflow.set_tracking_uri(store.uri)  # as the warning says
+        assert fit_in_own_run(experiment_id=store.client.create_experiment("mine")) == []
+    finally:
+        mlflow.set_tracking_uri(None)
+    (mine,) = store.runs("mine")
+    assert "eval.pr_auc" in mine.data.metrics

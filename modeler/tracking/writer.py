@@ -132,6 +132,7 @@ class RunWriter:
 
             mlflow_env_defaults()
             uri = mlflow.get_tracking_uri()
+            _warn_other_store(uri, tracking.uri)
             journal = Journal.create(
                 tracking_uri=redact_url(uri),
                 experiment=tracking.experiment,
@@ -383,6 +384,36 @@ class RunWriter:
         """Show warnings of the evaluation (one line each, naming the run) to the user."""
         for message in messages:
             warnings.warn(f"modeler: run {self.run_name}: {message}", ModelerWarning, stacklevel=3)
+
+
+_OTHER_STORES_WARNED: set[tuple[str, str]] = set()
+
+
+def _warn_other_store(theirs: str, ours: str) -> None:
+    """Once per pair of stores: the user's own ``mlflow.start_run()`` run is in MLflow's store,
+    which is not modeler's (MLflow's tracking URI was never pointed at it)."""
+    if _same_store(theirs, ours) or (theirs, ours) in _OTHER_STORES_WARNED:
+        return
+    _OTHER_STORES_WARNED.add((theirs, ours))
+    warnings.warn(
+        f"modeler: your mlflow.start_run() run is in MLflow's store {redact_url(theirs)!r}, "
+        f"not modeler's {redact_url(ours)!r}, so `modeler ui` and accu.compare do not see it; "
+        "modeler logs into it there. Point MLflow at modeler's store first: "
+        "mlflow.set_tracking_uri(accu.tracking().uri)",
+        ModelerWarning,
+        stacklevel=6,  # the user's fit
+    )
+
+
+def _same_store(a: str, b: str) -> bool:
+    from pathlib import Path
+
+    def norm(uri: str) -> str:
+        if uri.startswith("sqlite:///"):
+            return "sqlite:" + str(Path(uri[len("sqlite:///") :]).resolve())
+        return uri.rstrip("/")
+
+    return norm(a) == norm(b)
 
 
 @contextmanager
