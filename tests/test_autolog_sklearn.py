@@ -397,3 +397,24 @@ def test_a_run_of_the_users_own_in_another_store_is_named_once(autolog, data, tm
         mlflow.set_tracking_uri(None)
     (mine,) = store.runs("mine")
     assert "eval.pr_auc" in mine.data.metrics
+
+
+@pytest.mark.parametrize(
+    ("what", "error", "match"),
+    [
+        ("no rows", EvaluationError, r"validation data is empty: expected at least one row"),
+        ("not a model", OptionError, r"takes a fitted model .* got str 'model'"),
+        ("not fitted", EvaluationError, r"LogisticRegression is not fitted yet: call fit"),
+    ],
+)
+def test_what_evaluate_cannot_score_is_named_and_makes_no_run(store, data, what, error, match):
+    X, y, Xv, yv = data
+    fitted = LogisticRegression(max_iter=500).fit(X, y)
+    model, rows, labels = {
+        "no rows": (fitted, Xv[:0], yv[:0]),
+        "not a model": ("model", Xv, yv),
+        "not fitted": (LogisticRegression(), Xv, yv),
+    }[what]
+    with pytest.raises(error, match=match):
+        accu.evaluate(model, rows, labels)
+    assert store.runs() == []

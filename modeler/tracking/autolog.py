@@ -215,6 +215,7 @@ def evaluate(
     from modeler.evaluation.metrics import check_threshold
     from modeler.tracking.writer import RunWriter
 
+    _check_model(model, y)  # before any run is made
     hooks = hooks_of(accu)
     from modeler.tracking.distributed import is_chief
 
@@ -400,6 +401,33 @@ def flavor_of(model: Any) -> str | None:
 
 def _is_keras(model: Any) -> bool:
     return "keras" in sys.modules and isinstance(model, sys.modules["keras"].Model)
+
+
+def _check_model(model: Any, y: Any) -> None:
+    """Raise OptionError / EvaluationError for what ``evaluate`` cannot score: not a model nor
+    scores, a scikit-learn model not fitted yet, no rows."""
+    from modeler.errors import EvaluationError
+
+    if not (_is_scores(model) or _is_keras(model)):
+        if not any(hasattr(model, m) for m in ("predict_proba", "decision_function", "predict")):
+            raise OptionError(
+                "evaluate takes a fitted model (with predict_proba, decision_function or "
+                f"predict) or an array of scores; got {type(model).__name__} {model!r:.60}"
+            )
+        if hasattr(model, "get_params") and hasattr(model, "fit"):  # scikit-learn's API
+            from sklearn.exceptions import NotFittedError
+            from sklearn.utils.validation import check_is_fitted
+
+            try:
+                check_is_fitted(model)
+            except NotFittedError:
+                raise EvaluationError(
+                    f"{type(model).__name__} is not fitted yet: call fit before evaluate"
+                ) from None
+            except TypeError:  # not an estimator after all
+                pass
+    if y is not None and hasattr(y, "__len__") and len(y) == 0:
+        raise EvaluationError("validation data is empty: expected at least one row, got 0")
 
 
 def _is_scores(model: Any) -> bool:
