@@ -117,6 +117,27 @@ def test_a_gz_file_that_is_not_gzip_is_a_data_error(tmp_path, name):
     assert SESSION.datasets == []
 
 
+@pytest.mark.parametrize("name", ["tx.csv", "tx.jsonl"])
+def test_an_empty_file_is_a_data_error_whatever_its_format(tmp_path, name):
+    (tmp_path / name).write_bytes(b"")
+    with pytest.raises(DataError, match=rf"{name}: "):
+        get_file(name)
+
+
+def test_a_descriptor_saved_with_a_bom_and_a_label_the_file_lacks(tmp_path):
+    """Windows Notepad starts UTF-8 with a byte-order mark; a misspelt label is named."""
+    FRAME.to_csv(tmp_path / "tx.csv", index=False)
+    text = json.dumps({"target": "Label", "filePath": ".", "fileName": "tx.csv"})
+    (tmp_path / "d.json").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    with pytest.warns(
+        UserWarning,
+        match=r"names the label column 'Label', which tx\.csv does "
+        r"not have \(did you mean 'label'\?\); its columns: amount, label",
+    ):
+        df = get_file("d.json")
+    pd.testing.assert_frame_equal(df, FRAME)
+
+
 def test_unsupported_sources(tmp_path):
     (tmp_path / "tx.xlsx").write_bytes(b"x")
     with pytest.raises(UnsupportedFormatError, match=r"'\.xlsx'; expected one of .*\.csv"):

@@ -144,7 +144,7 @@ def load_descriptor(path: str | os.PathLike[str]) -> Descriptor:
     where = os.fspath(path)
     check_local_path(where, where="descriptor")
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # as Notepad saves it, too
     except FileNotFoundError:
         raise DescriptorError(f"{where}: descriptor file not found") from None
     except IsADirectoryError:

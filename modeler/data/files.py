@@ -122,6 +122,19 @@ def load_file(
         raise _in_descriptor(exc, plan) from None
     rows = None if frame is None else len(frame)
     columns = () if frame is None else tuple(str(c) for c in frame.columns)
+    label = plan.descriptor.label if plan.descriptor is not None else None
+    if frame is not None and label is not None and label not in columns:
+        import difflib
+        import warnings
+
+        close = difflib.get_close_matches(label, columns, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        warnings.warn(
+            f"{plan.where}: field 'target' names the label column {label!r}, which "
+            f"{plan.name} does not have{hint}; its columns: {', '.join(columns[:20])}",
+            UserWarning,
+            stacklevel=3,
+        )
     session.record_dataset(
         DatasetRecord(name=plan.name, source=uri, digest=digest, rows=rows, columns=columns)
     )

@@ -84,7 +84,7 @@ def read_frame(path: str | os.PathLike[str], *, name: str | None = None) -> Any:
             return pd.read_csv(path, sep="\t", compression=compression)
         if kind == "parquet":
             return pd.read_parquet(path)
-        return pd.read_json(path, lines=True)
+        frame = pd.read_json(path, lines=True)
     except gzip.BadGzipFile as exc:  # an OSError, but about the content
         raise DataError(
             f"{os.fspath(path)}: not gzip data, though the extension {ext} says so: {exc}"
@@ -96,3 +96,6 @@ def read_frame(path: str | os.PathLike[str], *, name: str | None = None) -> Any:
             f"{os.fspath(path)}: cannot read as {kind.upper()} (extension {ext}): "
             f"{type(exc).__name__}: {exc}"
         ) from exc
+    if frame.shape == (0, 0):  # as an empty CSV is refused
+        raise DataError(f"{os.fspath(path)}: no records to read as JSON lines (extension {ext})")
+    return frame
