@@ -277,6 +277,33 @@ def test_a_test_evaluation_confirms_the_runs_decision_and_never_picks_one(autolo
     assert last.data.metrics["check.decision_threshold"] == pytest.approx(0.3)
 
 
+def test_autologs_per_row_costs_stay_with_the_validation_rows(autolog):
+    """Amounts of the validation rows never price other rows by position, even when the test
+    set has as many rows; a column name carries over, since each frame has its own."""
+    import pandas as pd
+
+    X, y = make_classification(n_samples=4500, n_features=6, weights=[0.95], random_state=5)
+    amounts = np.random.default_rng(2).lognormal(4, 1.2, len(y))
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)]).assign(amount=amounts)
+    val, test = frame.iloc[1500:3000], frame.iloc[3000:]  # as many rows each
+    store = autolog(validation=(val, y[1500:3000]), costs={"fn": amounts[1500:3000], "fp": 5.0})
+    clf = LogisticRegression(max_iter=500).fit(frame.iloc[:1500], y[:1500])
+    with pytest.warns(ModelerWarning, match=r"costs give 'fn' one value per validation row"):
+        accu.evaluate(clf, test, y[3000:], prefix="test")
+    (run,) = store.runs()
+    assert "eval.cost_at_decision" in run.data.metrics  # the validation rows' own amounts
+    assert "test.cost_at_decision" not in run.data.metrics and "test.pr_auc" in run.data.metrics
+    # a column name prices each set's rows with their own amounts
+    accu.autolog(validation=(val, y[1500:3000]), costs={"fn": "amount", "fp": 5.0})
+    clf = LogisticRegression(max_iter=500).fit(frame.iloc[:1500], y[:1500])
+    accu.evaluate(clf, test, y[3000:], prefix="test")
+    decision = store.runs()[-1].data.metrics["eval.decision_threshold"]
+    flagged = clf.predict_proba(test)[:, 1] >= decision
+    yt = y[3000:]
+    expected = amounts[3000:][(yt == 1) & ~flagged].sum() + 5.0 * np.sum((yt == 0) & flagged)
+    assert store.runs()[-1].data.metrics["test.cost_at_decision"] == pytest.approx(expected)
+
+
 def test_tracking_uri_from_the_environment_stays_for_every_fit(monkeypatch, tmp_path, data):
     import os
 

@@ -217,3 +217,31 @@ def test_cost_report_is_cost_metrics_and_cost_curve_in_one_sweep():
     metrics, curve = cost_report(y, scores, costs, 0.5, max_points=200)
     assert metrics == cost_metrics(y, scores, costs, 0.5)
     assert curve == cost_curve(y, scores, costs, max_points=200)
+
+
+def test_per_row_costs_follow_the_rows_they_belong_to():
+    frame = pd.DataFrame({"amount": [10.0, 20.0, 30.0], 0: [1.0, 2.0, 3.0]}, index=[5, 6, 7])
+    by_index = frame["amount"].sort_values(ascending=False)  # same rows, another order
+    assert parse_costs({"fn": by_index, "fp": 1.0}, n=3, frame=frame).fn.tolist() == [10, 20, 30]
+    positional = pd.Series([1.0, 2.0, 3.0])  # made from an array: taken by position
+    assert parse_costs({"fn": positional, "fp": 1.0}, n=3, frame=frame).fn.tolist() == [1, 2, 3]
+    other_rows = pd.Series([1.0, 2.0, 3.0], index=[8, 9, 10])
+    with pytest.raises(CostError, match=r"index does not match the validation rows'"):
+        parse_costs({"fn": other_rows, "fp": 1.0}, n=3, frame=frame)
+    # a column labelled 0 (not "0") is found by its name as written
+    assert parse_costs({"fn": "0", "fp": 1.0}, n=3, frame=frame).fn.tolist() == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("fn", "fp", "match"),
+    [
+        ("text", 1.0, r"costs 'fn' \(column 'text'\) must be a number.*row 1 holds '12,50'"),
+        (np.ones((3, 2)), 1.0, r"one value per row \(a 1-D array of 3\); got shape \(3, 2\)"),
+        (0.0, 0.0, r"costs are all zero: every threshold costs nothing"),
+        ("amount", np.full(3, 5.0), r"costs 'fp' must be a number .*got ndarray of 3 values$"),
+    ],
+)
+def test_cost_specs_that_cannot_price_rows_are_named(fn, fp, match):
+    frame = pd.DataFrame({"amount": [10.0, 20.0, 30.0], "text": ["1", "12,50", "3"]})
+    with pytest.raises(CostError, match=match):
+        parse_costs({"fn": fn, "fp": fp}, n=3, frame=frame)

@@ -61,7 +61,45 @@ def _column(key: str, name: str, frame: Any) -> Any:
         raise CostError(
             f"costs '{key}' names column {name!r}, not in the frame; columns: {shown}{more}"
         )
-    return frame[name]
+    cols = frame.columns if hasattr(frame, "columns") else list(frame.keys())
+    return frame[next(c for c in cols if str(c) == name)]  # as the frame labels it (0, not "0")
+
+
+def _aligned(key: str, value: Any, frame: Any) -> Any:
+    """A pandas Series of per-row values in the order of ``frame``'s rows (by index, as pandas
+    aligns), or a CostError when it holds other rows."""
+    if not (hasattr(value, "index") and hasattr(value, "reindex") and hasattr(frame, "index")):
+        return value
+    if value.index.equals(frame.index) or _plain_positions(value.index):
+        return value  # a Series made from an array (index 0..n-1) is taken by position
+    if len(value) == len(frame) and value.index.is_unique and set(value.index) == set(frame.index):
+        return value.reindex(frame.index)
+    raise CostError(
+        f"costs '{key}' is a Series whose index does not match the validation rows' (its first "
+        f"labels {list(value.index[:3])}, the rows' {list(frame.index[:3])}); give a column "
+        "name, or the values in the rows' order (.to_numpy())"
+    )
+
+
+def _plain_positions(index: Any) -> bool:
+    import pandas as pd
+
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+
+
+def _first_not_a_number(values: Any) -> str:
+    for row, v in enumerate(np.asarray(values, dtype=object).ravel()):
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            return f"; row {row} holds {v!r}"
+    return ""
+
+
+def _short(value: Any) -> str:
+    if hasattr(value, "__len__") and not isinstance(value, str):
+        return f"{type(value).__name__} of {len(value)} values"
+    return repr(value)
 
 
 def _check_values(key: str, values: np.ndarray) -> None:
@@ -87,7 +125,7 @@ def _is_number(value: Any) -> bool:
 
 def _parse_number(key: str, value: Any, what: str) -> float:
     if not _is_number(value):
-        raise CostError(f"costs '{key}' must be a number ({what}); got {value!r}")
+        raise CostError(f"costs '{key}' must be a number ({what}); got {_short(value)}")
     _check_values(key, np.array([float(value)]))
     return float(value)
 
@@ -96,15 +134,25 @@ def _parse_value(key: str, value: Any, n: int, frame: Any) -> float | np.ndarray
     """A number, a column of ``frame`` or ``n`` per-row values."""
     if isinstance(value, bool) or _is_number(value):
         return _parse_number(key, value, "or a column name, or one value per row")
+    where = ""
     if isinstance(value, str):
+        where = f" (column {value!r})"
         value = _column(key, value, frame)
+    else:
+        value = _aligned(key, value, frame)
     try:
-        arr = np.asarray(value, dtype=np.float64).ravel()
+        arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise CostError(
-            f"costs '{key}' must be a number, a column name or {n} numbers; "
-            f"got {type(value).__name__}"
+            f"costs '{key}'{where} must be a number, a column name or {n} numbers; got "
+            f"{type(value).__name__}{_first_not_a_number(value)}"
         ) from exc
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise CostError(
+            f"costs '{key}' must be one value per row (a 1-D array of {n}); got shape {arr.shape}"
+        )
     if len(arr) != n:
         raise CostError(
             f"costs '{key}' must have one value per row: expected n={n}, got {len(arr)}"
@@ -142,11 +190,17 @@ def parse_costs(spec: Any, *, n: int, frame: Any = None) -> Costs:
             f"costs must set {missing} (fn: cost of a missed positive, fp: cost of a false "
             f"alarm); got keys {sorted(spec)}"
         )
-    return Costs(
+    costs = Costs(
         fn=_parse_value("fn", spec["fn"], int(n), frame),
         fp=_parse_number("fp", spec["fp"], "the cost of each false alarm"),
         tp_gain=_parse_value("tp", spec.get("tp", 0.0), int(n), frame),
     )
+    if n and costs.fp == 0 and not np.any(costs.fn) and not np.any(costs.tp_gain):
+        raise CostError(
+            "costs are all zero: every threshold costs nothing, so no decision can be chosen; "
+            "give fn the cost of a missed positive and fp that of a false alarm"
+        )
+    return costs
 
 
 # --- evaluation -------------------------------------------------------------------------------

@@ -303,7 +303,7 @@ def evaluate_into(
 
     from modeler.tracking.evaluate import log_evaluation
 
-    costs = hooks.options.costs if costs is None else costs
+    costs = carried_costs(hooks, X, y) if costs is None else costs
     frame = X if hasattr(X, "columns") else None
     tags = {"modeler.eval_source": "explicit"}
     if not _is_scores(model):
@@ -357,10 +357,36 @@ def _metrics_only(
         y,
         outputs,
         threshold=check_threshold(hooks.options.threshold if threshold is None else threshold),
-        costs=hooks.options.costs if costs is None else costs,
+        costs=carried_costs(hooks, X, y) if costs is None else costs,
         frame=X if hasattr(X, "columns") else None,
     )
     return dict(build(snap).metrics)
+
+
+def carried_costs(hooks: Hooks, X: Any, y: Any) -> Any:
+    """``autolog(costs=...)`` for an evaluation on ``(X, y)``: all of it on the validation
+    rows themselves; on other rows only when it holds no value per validation row (numbers and
+    column names do carry over), else None, with a warning: amounts of other rows, taken by
+    position, would give another set's money."""
+    import numpy as np
+
+    costs = hooks.options.costs
+    validation = hooks.options.validation
+    if costs is None or (validation is not None and y is validation[1]):  # the same rows
+        return costs
+    per_row = sorted(
+        str(k) for k, v in dict(costs).items() if not isinstance(v, str) and np.ndim(v) > 0
+    )
+    if not per_row:
+        return costs
+    warnings.warn(
+        f"modeler: autolog's costs give {', '.join(map(repr, per_row))} one value per validation "
+        "row; these rows are others, so this evaluation has no cost part: pass costs= for them "
+        "(a column name in costs= carries over by itself)",
+        ModelerWarning,
+        stacklevel=5,  # accu.evaluate's caller
+    )
+    return None
 
 
 def predict_keras(model: Any, X: Any) -> Any:

@@ -285,7 +285,7 @@ def log_model_evaluation(
         labels,
         scores,
         threshold=hooks.options.threshold if threshold is None else threshold,
-        costs=hooks.options.costs if costs is None else costs,
+        costs=costs,  # as the caller resolved them (autolog.carried_costs)
         frame=X if hasattr(X, "columns") else None,
         classes=names,
         extra_tags={**tags, "modeler.eval_source": source},
