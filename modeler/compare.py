@@ -94,6 +94,9 @@ BEST_HIGHER = {
     "Cost at decision": False,
 }
 
+# totals over a run's validation rows: compared only between runs evaluated on the same data
+TOTALS = ("Cost", "Cost at optimal", "Savings", "Cost at decision")
+
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _VERSION = re.compile(r"^(?P<name>.+)_(?P<version>\d+)$")
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/]+))/?$")
@@ -177,7 +180,8 @@ class Comparison:
         rows: the same table as plain rows (a :class:`Table`; no pandas needed).
         best: column -> Model Version of the best run in that column.
         cheapest: Model Version with the lowest "Cost at decision" (runs without a decision
-            threshold: "Cost at optimal"), or None without costs.
+            threshold: "Cost at optimal"), or None without costs, or when the runs' costs are
+            totals over different validation data (then no cost column marks a best either).
         figure: PR overlay (left) and ROC overlay (right), one colour per run (a matplotlib
             Figure, drawn on first use: ``comparison.png`` is the same picture).
         cost_figure: cost-against-threshold overlay, or None when no run has costs.
@@ -202,6 +206,7 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     experiment_id: str | None = None
     evidence: Evidence | None = None
+    unmarked: tuple[str, ...] = ()  # columns whose best is not marked (TOTALS, when apart)
     _loaded: list[_Loaded] = field(default_factory=list, repr=False)
     _figures: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -244,7 +249,7 @@ class Comparison:
             if c in columns and len(table) > 1 and table.constant(c)
         }
         columns = [c for c in columns if c not in constant]  # said once, below the table
-        marked = _best_rows(table)
+        marked = _best_rows(table, self.unmarked)
         rows = [columns]
         for i, row in enumerate(table.rows):
             cells = [str(row["Model Version"])]
@@ -473,9 +478,12 @@ def _compare(
         drawing = warm.draw(start, out, loaded)
         evidence, payload = (job.result() for job in jobs)
         table = _table(loaded, evidence)
-        best = _best(table)
+        apart = _costs_apart(loaded)
+        unmarked = TOTALS if apart else ()
+        best = _best(table, unmarked)
         # the cost a run's decision will pay; older runs only know their hindsight optimum
         cheapest = best.get("Cost at decision", best.get("Cost at optimal"))
+        notes += [apart] if apart else []
         notes += evidence.notes
         if not evidence.paired and len(loaded) > 1:
             notes.append(evidence.reason[:1].upper() + evidence.reason[1:] + ".")
@@ -490,6 +498,7 @@ def _compare(
             output_dir=out,
             notes=notes,
             evidence=evidence,
+            unmarked=unmarked,
             _loaded=loaded,
         )
         files = _write(report, loaded, selection, evidence, payload)
@@ -1015,11 +1024,12 @@ def _add_paired(row: dict[str, Any], run_id: str, evidence: Evidence) -> None:
         row[f"{col} like best"] = pair.like_best or pair.best
 
 
-def _best_rows(table: Table) -> dict[str, list[int]]:
-    """Column -> positions of the rows holding its best value (ties all marked)."""
+def _best_rows(table: Table, skip: Sequence[str] = ()) -> dict[str, list[int]]:
+    """Column -> positions of the rows holding its best value (ties all marked); columns in
+    ``skip`` are not marked."""
     marked: dict[str, list[int]] = {}
     for col, higher in BEST_HIGHER.items():
-        if col not in table.columns:
+        if col not in table.columns or col in skip:
             continue
         values = [math.nan if v is None else float(v) for v in table.column(col)]
         known = [v for v in values if not math.isnan(v)]
@@ -1030,9 +1040,30 @@ def _best_rows(table: Table) -> dict[str, list[int]]:
     return marked
 
 
-def _best(table: Table) -> dict[str, str]:
+def _best(table: Table, skip: Sequence[str] = ()) -> dict[str, str]:
     versions = table.column("Model Version")
-    return {col: versions[rows[0]] for col, rows in _best_rows(table).items()}
+    return {col: versions[rows[0]] for col, rows in _best_rows(table, skip).items()}
+
+
+def _costs_apart(loaded: list[_Loaded]) -> str | None:
+    """Why the runs' costs cannot be set against each other (totals over validation data of
+    another size or another number of positives), or None."""
+    sizes = {
+        (item.curves.get("n"), item.curves.get("positives"))
+        for item in loaded
+        if any(k in item.run.data.metrics for k in ("eval.cost_at_decision", "eval.cost"))
+    }
+    if len(sizes) < 2:
+        return None
+    shown = ", ".join(
+        f"{n:,} rows with {p:,} positives"
+        for n, p in sorted(sizes, key=str)
+        if isinstance(n, int) and isinstance(p, int)
+    )
+    return (
+        f"The runs' costs are totals over different validation data ({shown}): they are not "
+        "set against each other, so no run is marked cheapest."
+    )
 
 
 def _format(col: str, value: Any) -> str:
@@ -1256,7 +1287,7 @@ def _write(
     unstable = [item.run.data.tags.get(UNSTABLE_TAG) == "true" for item in loaded]
     columns, rows, constant = html_table(
         report.rows,
-        _best_rows(report.rows),
+        _best_rows(report.rows, report.unmarked),
         colors=_colors(len(loaded)),
         run_ids=[item.run_id for item in loaded],
         experiment_ids=[item.run.info.experiment_id for item in loaded],

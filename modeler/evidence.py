@@ -204,12 +204,15 @@ def pair_runs(
     ev.rows["pr_auc"] = _rows(paired(first.labels, scores, metric="pr_auc", **common), names)
     metrics = ["pr_auc"]
     if _same_costs(runs):
+        from modeler.evaluation.scores import on_score_grid
+
         result = paired(
             first.labels,
             scores,
             metric="cost",
             costs=_costs_of(first),
-            thresholds=dict(thresholds),
+            # as the stored float32 scores see them: a decision threshold is a row's own score
+            thresholds={k: on_score_grid(runs[k].scores, t) or t for k, t in thresholds.items()},
             **common,
         )
         ev.rows["cost"] = _rows(result, names)

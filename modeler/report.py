@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from modeler.errors import EvaluationError
+from modeler.evaluation.scores import on_score_grid
 
 CHARTJS_FILE = "chart.umd.min.js"
 CHARTJS_VERSION = "4.6.1"
@@ -305,7 +306,7 @@ def run_payload(
             fn_cost=scores.fn_cost,
             fp_cost=scores.fp_cost,
             tp_gain=scores.tp_gain,
-            marks=[_on_grid(scores.scores, t) for t in (0.5, threshold, decision)],
+            marks=[on_score_grid(scores.scores, t) for t in (0.5, threshold, decision)],
         )
         if not scores.has_costs:
             ops["cost"] = None
@@ -319,9 +320,9 @@ def run_payload(
     payload = compact_points(ops)
     grid = scores.scores if scores is not None else None
     payload.update(
-        # where the page looks the marks up: on the stored scores' float32 grid (see _on_grid)
-        threshold_at=_on_grid(grid, threshold),
-        decision_at=_on_grid(grid, decision),
+        # where the page looks the marks up: on the stored scores' float32 grid (see on_score_grid)
+        threshold_at=on_score_grid(grid, threshold),
+        decision_at=on_score_grid(grid, decision),
         label=label,
         short=short_name(label),
         run_id=run.info.run_id,
@@ -338,25 +339,6 @@ def run_payload(
         unstable=run.data.tags.get("modeler.threshold_unstable") == "true",
     )
     return payload
-
-
-def _on_grid(scores: np.ndarray | None, t: float | None) -> float | None:
-    """A threshold as the stored scores see it.
-
-    ``scores.parquet`` keeps scores as float32. A threshold that is a row's own float64 score
-    (the decision threshold is one) would leave that row out once its score is rounded down,
-    so the threshold is rounded the same way. Rows whose float64 scores round to the same
-    float32 as the threshold are then flagged with it: the only difference from the run's own
-    figures, and a rare one.
-
-    >>> _on_grid(np.array([0.25, 0.5], dtype=np.float32).astype(float), 0.1 + 0.2) < 0.3
-    False
-    """
-    if t is None or scores is None or not math.isfinite(t):
-        return t
-    if not np.array_equal(scores.astype(np.float32).astype(np.float64), scores):
-        return t  # scores kept at full precision: nothing to round
-    return float(np.float32(t))
 
 
 def _band(cost_curve: dict | None) -> dict[str, Any] | None:

@@ -594,6 +594,51 @@ def test_runs_on_different_rows_are_not_paired(runs, tmp_path):
     assert "different data" in html and "Δ PR-AUC" not in html
 
 
+def _scored_runs(y, amounts, scores_by_run, *, fp=60.0):
+    """One evaluation-only run per score array (accu.evaluate on the embedded store)."""
+    ids = []
+    for scores in scores_by_run:
+        accu.evaluate(scores, None, y, costs={"fn": amounts, "fp": fp})
+        ids.append(accu.get_current_run_id())
+    accu.wait()
+    return ids
+
+
+def test_paired_costs_equal_the_logged_costs_when_scores_tie_at_the_threshold(store, tmp_path):
+    """Scorecards give many rows the same score; the decision threshold is one of them. The
+    stored scores are float32 (0.7 rounds down): the paired costs must flag those rows too."""
+    rng = np.random.default_rng(60)
+    n = 3000
+    y = (rng.random(n) < 0.05).astype(int)
+    amounts = np.round(rng.lognormal(4.0, 1.0, n), 2)
+    steps = np.clip(np.round(rng.normal(0.3 + 0.4 * y, 0.2) * 10) / 10, 0.0, 1.0)
+    other = np.clip(np.round(rng.normal(0.35 + 0.35 * y, 0.2) * 10) / 10, 0.0, 1.0)
+    ids = _scored_runs(y, amounts, [steps, other])
+    report = accu.compare(ids, output_dir=tmp_path / "out")
+    assert report.evidence.paired
+    logged = {rid: store.client.get_run(rid).data.metrics["eval.cost_at_decision"] for rid in ids}
+    assert report.evidence.values["cost"] == pytest.approx(logged, rel=1e-9)
+    cheapest = min(ids, key=logged.get)
+    assert report.table["Model Version"][ids.index(cheapest)] == report.cheapest
+
+
+def test_costs_over_different_validation_data_name_no_cheapest(store, tmp_path):
+    rng = np.random.default_rng(61)
+    y = (rng.random(3000) < 0.05).astype(int)
+    amounts = rng.lognormal(4.0, 1.0, 3000)
+    scores = np.clip(rng.normal(0.3 + 0.3 * y, 0.2), 0, 1)
+    ids = _scored_runs(y, amounts, [scores]) + _scored_runs(
+        y[:1500], amounts[:1500], [scores[:1500]]
+    )
+    report = accu.compare(ids, output_dir=tmp_path / "out")
+    assert report.cheapest is None
+    assert not any(col in report.best for col in ("Cost at decision", "Savings", "Cost"))
+    assert "PR-AUC" in report.best  # other columns are still marked
+    note = "costs are totals over different validation data"
+    assert note in report.to_text() and note in report.html_path.read_text()
+    assert "cheapest: " not in report.to_text()
+
+
 def test_runs_without_stored_scores_are_not_paired(runs, tmp_path):
     exp_id = runs["tree"].info.experiment_id
     old = log_scored_run(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -212,3 +213,22 @@ def read_scores(source: str | os.PathLike | bytes) -> Scores:
         rows=_numbers(table.column("row")).astype(np.int64),
         meta=meta,
     )
+
+
+def on_score_grid(scores: np.ndarray | None, t: float | None) -> float | None:
+    """A threshold as the stored scores see it.
+
+    ``scores.parquet`` keeps scores as float32. A threshold that is a row's own float64 score
+    (the decision threshold is one) would leave that row out once its score is rounded down,
+    so the threshold is rounded the same way. Rows whose float64 scores round to the same
+    float32 as the threshold are then flagged with it: the only difference from the run's own
+    figures, and a rare one.
+
+    >>> on_score_grid(np.array([0.25, 0.5], dtype=np.float32).astype(float), 0.1 + 0.2) < 0.3
+    False
+    """
+    if t is None or scores is None or not math.isfinite(t):
+        return t
+    if not np.array_equal(scores.astype(np.float32).astype(np.float64), scores):
+        return t  # scores kept at full precision: nothing to round
+    return float(np.float32(t))
