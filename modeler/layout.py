@@ -27,7 +27,7 @@ RECOVERED = "modeler.recovered"  # completed from its journal after its process 
 JOURNAL_TRUNCATED = "modeler.journal_truncated"  # the journal's last record was cut
 MODEL_MISSING = "modeler.model_missing"  # why a run has no model
 COMPARISON = "modeler.comparison"  # "true" on a comparison report's run
-THRESHOLD_UNSTABLE = "modeler.threshold_unstable"  # "true": the savings' interval reaches below 0
+THRESHOLD_UNSTABLE = "modeler.threshold_unstable"  # "true": the savings may be <= 0 on new data
 # comparisons live in a companion experiment "<experiment>/comparisons", linked both ways
 COMPARISONS_EXPERIMENT = "modeler.comparisons_experiment"  # on the models' experiment
 MODELS_EXPERIMENT = "modeler.models_experiment"  # on the companion and each report run

@@ -494,7 +494,7 @@ def html_table(
         if i < len(unstable) and unstable[i] and "Decision threshold" in shown:
             cell = cells[shown.index("Decision threshold")]
             cell["badge"], cell["badge_kind"] = "unstable", ""
-            cell["title"] += " (the savings' interval reaches below zero: not reliable)"
+            cell["title"] += " (not reliable: see the run's warning)"
         rows.append(
             {
                 "color": colors[i],

@@ -187,6 +187,29 @@ def test_instability_is_flagged_on_a_fragile_choice_and_not_on_a_solid_one():
     assert "modeler.threshold_unstable" not in solid.tags and solid.warnings == []
 
 
+def test_a_decision_that_flags_no_validation_negative_is_not_called_reliable():
+    """15 frauds among 600 rows, all scored above every negative: the decision flags no
+    negative, so no resample holds a false alarm and the savings' interval looks safe. On new
+    data the same threshold raises false alarms; up to 3 per 585 negatives is as likely as
+    none (the rule of three), 600 of cost at fp=200: more than the interval's low end."""
+    rng = np.random.default_rng(119)
+    y = np.r_[np.ones(15, int), np.zeros(585, int)]
+    s = np.r_[rng.uniform(0.9, 1.0, 15), rng.uniform(0.0, 0.85, 585)]
+    amounts = rng.lognormal(3.5, 1.0, 600)
+    rep = build_report(y, s, costs=Costs(fn=amounts, fp=200.0), resamples=300)
+    m = rep.metrics
+    flagged = s >= m["decision_threshold"]
+    assert flagged.any() and not (flagged & (y == 0)).any()  # the case at hand
+    assert 0 < m["savings.ci_low"] < 600  # the bootstrap alone calls it safe
+    assert rep.tags["modeler.threshold_unstable"] == "true"
+    (warning,) = rep.warnings
+    assert "flags none of the 585 negatives of the validation data" in warning
+    assert "(the rule of three), 600.00 of cost" in warning
+    # cheaper false alarms: 3 of them cost less than the savings' low end, so it stands
+    cheap = build_report(y, s, costs=Costs(fn=amounts, fp=100.0), resamples=300)
+    assert "modeler.threshold_unstable" not in cheap.tags and cheap.warnings == []
+
+
 def test_cost_chart_shows_decision_band_and_trivial_policies():
     from matplotlib.image import imread
 

@@ -183,6 +183,21 @@ def build_report(
     return rep
 
 
+def _unseen_false_alarms(
+    y: np.ndarray, s: np.ndarray, w: np.ndarray | None, t: float, fp: float
+) -> float | None:
+    """When threshold ``t`` flags rows but no negative: the cost of the false alarms that
+    are as likely as none on data of this size (3 per as many negatives, the rule of three:
+    the 95% upper bound of a rate never seen), else None. A bootstrap of these rows never
+    resamples a false alarm, so its interval cannot show them."""
+    flagged = s >= t
+    negatives = y == 0
+    if fp <= 0 or not flagged.any() or (flagged & negatives).any() or not negatives.any():
+        return None
+    per_negative = 1.0 if w is None else float(np.mean(w[negatives]))
+    return 3.0 * fp * per_negative
+
+
 def _counts_only(rep: EvalReport, resolved: Resolved) -> None:
     y = np.asarray(resolved.labels)
     rep.metrics["n"] = float(len(y))
@@ -389,15 +404,31 @@ def _with_uncertainty(
         m["savings"] = min(approve, flag_all) - m["cost_at_decision"]
         intervals["cost_at_decision"] = boot.interval_of(dec_samples)
         intervals["savings"] = boot.interval_of(trivial_samples - dec_samples)
-        unstable = intervals["savings"][0] < 0
-        if unstable:
-            lo, hi = intervals["savings"]
+        lo, hi = intervals["savings"]
+        data = "validation" if decision is None else "these"
+        why = None
+        if lo < 0 or (lo <= 0 < hi):
+            why = (
+                f"the {level:.0%} interval of its savings against the cheaper trivial policy, "
+                f"[{lo:,.2f}, {hi:,.2f}], reaches {'below ' if lo < 0 else ''}zero "
+                f"({int(m['positives'])} positives in the {data} data)"
+            )
+        else:
+            unseen = _unseen_false_alarms(y, s, w, t_dec, spec.fp)
+            if unseen is not None and lo - unseen <= 0:
+                negatives = int(m["n"] - m["positives"])
+                why = (
+                    f"it flags none of the {negatives:,} negatives of the {data} data, so "
+                    "its false alarms on new data are unseen here: up to 3 in as many "
+                    f"negatives is as likely as none (the rule of three), {unseen:,.2f} of cost, "
+                    f"more than the low end of its savings' {level:.0%} interval ({lo:,.2f})"
+                )
+        unstable = why is not None
+        if why is not None:
             rep.tags["modeler.threshold_unstable"] = "true"
             rep.warnings.append(
-                f"the decision threshold {t_dec:.4g} is not reliable: the {level:.0%} interval "
-                f"of its savings against the cheaper trivial policy, [{lo:,.2f}, {hi:,.2f}], "
-                f"reaches below zero ({int(m['positives'])} positives in the validation data); "
-                "collect more labelled data or check the costs before acting on it"
+                f"the decision threshold {t_dec:.4g} is not reliable: {why}; collect more "
+                "labelled data or check the costs before acting on it"
             )
         band_lo, band_hi = boot.cost_band(np.searchsorted(boot.layout.cuts, band_at))
         curve = {
