@@ -26,6 +26,7 @@ def _isolated(tmp_path, monkeypatch, _store_templates):
     for var in (
         "MLFLOW_TRACKING_URI",
         "MLFLOW_EXPERIMENT_NAME",
+        "MLFLOW_EXPERIMENT_ID",  # mlflow.set_experiment() in a test sets it for later ones
         "AWS_ENDPOINT_URL",
         "MLFLOW_S3_ENDPOINT_URL",
         "AWS_PROFILE",

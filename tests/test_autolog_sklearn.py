@@ -396,7 +396,9 @@ def test_a_test_evaluation_of_a_model_no_run_is_known_for_says_it_makes_a_new_ru
     assert len(store.runs()) == 2  # no third run
 
 
-def test_a_run_of_the_users_own_in_another_store_is_named_once(autolog, data, tmp_path):
+def test_a_run_of_the_users_own_in_another_store_is_named_once(
+    autolog, data, tmp_path, monkeypatch
+):
     """MLflow's tracking URI never set: the user's ``mlflow.start_run()`` run is in MLflow's
     default store (./mlflow.db), not modeler's (./mlruns/mlflow.db). Said once."""
     import warnings
@@ -414,6 +416,9 @@ def test_a_run_of_the_users_own_in_another_store_is_named_once(autolog, data, tm
                 LogisticRegression(max_iter=500).fit(X, y)
         return [str(w.message) for w in caught if "mlflow.start_run() run is in" in str(w.message)]
 
+    import mlflow.tracking.fluent as fluent
+
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)  # another test's set_experiment
     try:
         (said,) = fit_in_own_run()
         assert "mlflow.db" in said and store.uri in said and "mlflow.set_tracking_uri" in said
