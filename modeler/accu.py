@@ -55,7 +55,10 @@ class Accu:
         >>> df = accu.get_file("exports/data.json")                          # doctest: +SKIP
         """
         from modeler.data.files import get_file
+        from modeler.tracking.autolog import hooks_of
+        from modeler.tracking.sklearn import watch_samplers
 
+        watch_samplers(hooks_of(self))  # data is loaded, then resampled, then autolog is on
         return get_file(
             source, as_path=as_path, cache_dir=cache_dir, refresh=refresh, session=self.session
         )

@@ -954,7 +954,7 @@ def decision_threshold(item: _Loaded) -> float | None:
 
 
 def _sampling(run: Any) -> str:
-    """How the training data was balanced: the sampler, class weights, or none."""
+    """How the training data was balanced: the sampler, class weights, or "not recorded"."""
     raw = run.data.tags.get(layout.SAMPLING)
     if raw:
         try:
@@ -965,7 +965,7 @@ def _sampling(run: Any) -> str:
         return "+".join(str(r.get("method", "?")) for r in records)
     if run.data.params.get("class_weight") not in (None, "None", "null"):
         return "class weights"
-    return "none"
+    return "not recorded"  # the data as loaded, or resampled where modeler did not see it
 
 
 def _interval_columns(loaded: list[_Loaded], columns: dict[str, str]) -> dict[str, str]:

@@ -188,6 +188,10 @@ class accuinsight:  # the original's name, so notebooks keep their import line
         self._warned: set[str] = set()
         self.save_path: str | None = None  # the original's: where get_file put the data
         self.target_name: str | None = None  # the original's: the export's label column
+        from modeler.tracking.autolog import hooks_of
+        from modeler.tracking.sklearn import watch_samplers
+
+        watch_samplers(hooks_of(accu))  # the lab resamples before it calls autolog
         if args or kwargs:
             _warn(f"accuinsight() takes no arguments; {len(args) + len(kwargs)} ignored")
 
@@ -425,6 +429,8 @@ class accuinsight:  # the original's name, so notebooks keep their import line
             writer = RunWriter.attach(tracking, to=earlier)
             if nickname:
                 writer.set_tags({"modeler.nickname": nickname})
+                if earlier.owned and not earlier.run_name.startswith(f"{nickname}-"):
+                    writer.rename(f"{nickname}-{earlier.run_name}")  # as the nickname names runs
         else:
             tags = dict(hooks.options.tags)
             if nickname:

@@ -307,7 +307,7 @@ def resample(
         after=_as_json_counts(_class_counts(y_res)),
         n_after=len(y_res),
     )
-    SESSION.record_sampling(record, X_res, y_res)
+    SESSION.record_sampling(record, X_res, y_res, labels=y_res)
     return X_res, y_res
 
 

@@ -38,6 +38,7 @@ class SamplingRecord:
     n_after: int
     consumed: bool = False
     refs: list[Any] = field(default_factory=list)  # weak references to the returned X / y / dataset
+    labels: str | None = None  # label_digest of the returned labels
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +53,33 @@ def _ref(obj: Any) -> Any:
     try:
         return weakref.ref(obj)
     except TypeError:  # lists and tuples take no weak reference
+        return None
+
+
+def label_digest(y: Any) -> str | None:
+    """A digest of a label vector's values, order and type, or None for what is not one: a copy
+    of resampled labels (``y_res.to_numpy()``, a list) has the same digest as the original.
+
+    >>> label_digest([0, 1, 1]) == label_digest((0, 1, 1)), label_digest(None)
+    (True, None)
+    """
+    if y is None or isinstance(y, str | bytes) or not hasattr(y, "__len__"):
+        return None
+    import hashlib
+
+    import numpy as np
+
+    try:
+        arr = np.asarray(y)
+        if arr.dtype == object:
+            arr = arr.astype(str)
+        if arr.ndim == 0 or arr.dtype.kind not in "biufUS":
+            return None
+        head = f"{arr.dtype.kind}{arr.dtype.itemsize}{arr.shape}".encode()
+        return hashlib.blake2b(
+            head + np.ascontiguousarray(arr).tobytes(), digest_size=16
+        ).hexdigest()
+    except Exception:  # a tensor or a frame numpy cannot read: matched by identity only
         return None
 
 
@@ -75,18 +103,21 @@ class Session:
         """Replace any record of the same source; every later run logs these as inputs."""
         self.datasets = [d for d in self.datasets if d.source != record.source] + [record]
 
-    def record_sampling(self, record: SamplingRecord, *outputs: Any) -> None:
-        """Remember a resampling and the objects it returned."""
+    def record_sampling(self, record: SamplingRecord, *outputs: Any, labels: Any = None) -> None:
+        """Remember a resampling, the objects it returned and its ``labels`` (the returned y)."""
         record.refs = [r for r in (_ref(o) for o in outputs if o is not None) if r is not None]
+        record.labels = label_digest(labels)
         # a wrapper (modeler.imbalance) and the sampler it calls may both record the same output
         kept = [s for s in self.samplings if not s.consumed and not _same_outputs(s, outputs)]
         self.samplings = [*kept[-9:], record]
 
-    def sampling_for(self, *inputs: Any, n_rows: int | None = None) -> SamplingRecord | None:
+    def sampling_for(self, *inputs: Any, labels: Any = None) -> SamplingRecord | None:
         """The sampling that produced one of ``inputs`` (the objects passed to ``fit``).
 
-        Matched by identity first; failing that, the newest unconsumed record whose row count
-        equals ``n_rows`` (a copy of the resampled data, e.g. ``X_res.values``).
+        Matched by identity first; failing that, by ``labels`` (the y passed to ``fit``): the
+        newest unconsumed record that returned the same labels in the same order (a copy of the
+        resampled data, e.g. ``X_res.values``). Row counts alone never match: up-sampling by
+        hand, RandomOverSampler and SMOTE all return twice the majority class.
         """
         for record in reversed(self.samplings):
             for ref in record.refs:
@@ -94,9 +125,10 @@ class Session:
                 if target is not None and any(target is i for i in inputs if i is not None):
                     record.consumed = True
                     return record
-        if n_rows is not None:
+        digest = label_digest(labels) if self.samplings else None
+        if digest is not None:
             for record in reversed(self.samplings):
-                if not record.consumed and record.n_after == n_rows:
+                if not record.consumed and record.labels == digest:
                     record.consumed = True
                     return record
         return None

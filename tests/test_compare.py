@@ -273,7 +273,7 @@ def test_select_by_ids_in_order_with_exact_logged_values(runs, tmp_path):
     # nb logged no intervals and no costs; the others logged both
     assert np.isnan(table["PR-AUC low"][0]) and not np.isnan(table["PR-AUC low"][1])
     assert np.isnan(table["Cost at decision"][0]) and not np.isnan(table["Cost at decision"][2])
-    assert table["Sampling"].tolist() == ["none", "none", "smote"]
+    assert table["Sampling"].tolist() == ["not recorded", "not recorded", "smote"]
 
 
 def test_select_by_names_model_versions_and_registry_uri(runs, tmp_path):

@@ -123,6 +123,43 @@ def test_add_experiment_after_an_autologged_fit_attaches_to_its_run(accu, store,
     assert run.data.metrics["eval.n"] == len(yv)
 
 
+def test_a_nickname_given_to_add_experiment_starts_the_autologged_runs_name(accu, store, data):
+    X, y, Xv, yv = data
+    accu.autolog()
+    clf = LogisticRegression().fit(X, y)
+    with accu.add_experiment(clf, "lr-nick", Xv, yv) as exp:
+        exp.log_params("C")
+    (run,) = store.runs()
+    assert run.info.run_name.startswith("lr-nick-LogReg-")
+    assert run.data.tags["modeler.nickname"] == "lr-nick"
+
+
+def test_the_labs_resampling_before_autolog_is_recorded_and_never_another_runs(accu, store):
+    """The lab resamples first (by hand and with SMOTE, both to twice the majority class), then
+    turns logging on; SMOTE's record goes to the fit on SMOTE's output, even as a copy."""
+    import json
+
+    from imblearn.over_sampling import SMOTE
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 4))
+    y = (X[:, 0] + rng.normal(size=3000) > 2.2).astype(int)
+    Xt, yt, Xv, yv = X[:2000], y[:2000], X[2000:], y[2000:]
+    legit, fraud = np.flatnonzero(yt == 0), np.flatnonzero(yt == 1)
+    up = np.concatenate([legit, rng.choice(fraud, size=len(legit), replace=True)])
+    X_sm, y_sm = SMOTE(random_state=0).fit_resample(Xt, yt)
+    assert len(y_sm) == len(up)  # the same row count: rows alone cannot tell them apart
+    accu.autolog(run_nickname_input="up", validation=(Xv, yv))
+    LogisticRegression(max_iter=500).fit(Xt[up], yt[up])
+    accu.autolog(run_nickname_input="smote", validation=(Xv, yv))
+    LogisticRegression(max_iter=500).fit(X_sm.copy(), y_sm.copy())
+    by_hand, smote = store.runs()
+    assert "modeler.sampling" not in by_hand.data.tags
+    assert json.loads(smote.data.tags["modeler.sampling"])["method"] == "SMOTE"
+    assert smote.info.run_name.startswith("smote-LogReg-smote-")
+    accu.autolog()  # a plain autolog() drops the nickname (disable=True keeps it, as before)
+
+
 @pytest.mark.parametrize("form", [2, 3, 4, 5])
 def test_add_experiment_forms_of_the_original(accu, store, data, form):
     X, y, Xv, yv = data

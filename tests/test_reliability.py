@@ -298,8 +298,20 @@ def test_two_syncs_at_once_never_duplicate(remote, data):
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=120)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
-    assert "Traceback" not in "".join(outputs)
+    said = "\n---\n".join(outputs)  # in full: pytest shortens a list's repr
+    assert "Traceback" not in said, said
+    if any(p.returncode for p in procs):
+        # Exit 1 means "not everything synced"; on a loaded machine the restarted server may
+        # not answer one of them in time. What is left must go on the next sync, once.
+        assert "not synced" in said, said
+        again = subprocess.run(
+            [sys.executable, "-m", "modeler.cli", "sync"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert again.returncode == 0, said + "\n---\n" + again.stdout + again.stderr
     runs = server_runs(client, experiment)
     assert sorted(r.data.params["C"] for r in runs) == ["0.2", "0.5", "1.0"]
     assert all(r.info.status == "FINISHED" for r in runs)

@@ -95,7 +95,7 @@ class Hooks:
         if nesting.depth > 0:
             self.pipeline_samplings.append(record.as_json())
         else:
-            self.session.record_sampling(record, X_res, y_res)
+            self.session.record_sampling(record, X_res, y_res, labels=y_res)
 
     def add_restore(self, undo: Callable[[], None]) -> None:
         self._restores.append(undo)
@@ -111,7 +111,7 @@ class Hooks:
         self,
         model_type: str,
         inputs: tuple[Any, ...] = (),
-        n_rows: int | None = None,
+        labels: Any = None,
         *,
         sampling: str | None = None,
         name_type: str | None = None,
@@ -124,7 +124,7 @@ class Hooks:
         if not here.chief:
             return None
         with guard_start():
-            record = self.session.sampling_for(*inputs, n_rows=n_rows)
+            record = self.session.sampling_for(*inputs, labels=labels)
             writer = RunWriter.start(
                 self.tracking(),
                 model_type,

@@ -158,7 +158,7 @@ class KerasFit:
         self.writer = self.hooks.start_run(
             "keras",
             inputs=(x, y),
-            n_rows=_rows(x),
+            labels=y,
             sampling="class_weight" if self.args.get("class_weight") else None,
         )
         if self.writer is None:
@@ -489,13 +489,6 @@ def _leaves_no_trace() -> Iterator[None]:
         global_state.set_global_attribute(names, counters)
         random.setstate(python_state)
         np.random.set_state(numpy_state)
-
-
-def _rows(x: Any) -> int | None:
-    try:
-        return len(x)
-    except TypeError:  # datasets and generators have no length
-        return None
 
 
 def _callback_params(callback: Any) -> dict[str, Any]:

@@ -63,6 +63,19 @@ def _wrap(original: Any, hooks: Hooks) -> Any:
     return fit
 
 
+def watch_samplers(hooks: Hooks) -> None:
+    """Record imbalanced-learn resamplings from now on, before ``autolog`` (the lab resamples
+    first, then turns logging on): now when imbalanced-learn is imported, else as it is."""
+    import sys
+
+    if "imblearn.base" in sys.modules:
+        _patch_samplers(hooks)
+    else:
+        from modeler.tracking.import_hooks import after_import
+
+        after_import("imblearn.base", lambda: _patch_samplers(hooks), key="modeler.samplers")
+
+
 def _patch_samplers(hooks: Hooks) -> None:
     """Record class counts of every imbalanced-learn ``fit_resample`` (inside a fit, or not)."""
     try:
@@ -76,11 +89,10 @@ def _patch_samplers(hooks: Hooks) -> None:
     @functools.wraps(original)
     def fit_resample(self, X, y, *args, **kwargs):
         X_res, y_res = original(self, X, y, *args, **kwargs)[:2]
-        if hooks.enabled:
-            try:
-                hooks.record_sampler(self, y, y_res, X_res)
-            except Exception:  # bookkeeping only; never break the user's resampling
-                pass
+        try:  # also before autolog is on: the next autologged fit on X_res says how it was made
+            hooks.record_sampler(self, y, y_res, X_res)
+        except Exception:  # bookkeeping only; never break the user's resampling
+            pass
         return X_res, y_res
 
     fit_resample.__modeler_wrapped__ = True  # type: ignore[attr-defined]
@@ -201,7 +213,7 @@ class SklearnFit:
         from modeler.tracking.naming import display_type
 
         self.writer = hooks.start_run(
-            type(est).__name__, inputs=(X, y), n_rows=_rows(X), name_type=display_type(est)
+            type(est).__name__, inputs=(X, y), labels=y, name_type=display_type(est)
         )
         if self.writer is None:
             return original(est, X, y, *args, **kwargs)
@@ -292,10 +304,3 @@ def log_model_evaluation(
         prefix=prefix,
         decision_threshold=decision_threshold,
     )
-
-
-def _rows(X: Any) -> int | None:
-    try:
-        return len(X)
-    except TypeError:
-        return None
