@@ -250,11 +250,25 @@ class Comparison:
         }
         columns = [c for c in columns if c not in constant]  # said once, below the table
         marked = _best_rows(table, self.unmarked)
+        # the run each paired difference is taken to: "~" marks the others like it
+        paired_best = {
+            col: next((k for k, r in self.evidence.rows.get(metric, {}).items() if r.best), None)
+            for metric, col in PAIRED_COLUMNS.items()
+            if self.evidence is not None
+        }
         rows = [columns]
         for i, row in enumerate(table.rows):
             cells = [str(row["Model Version"])]
+            run_id = self.run_ids[i] if i < len(self.run_ids) else None
             for col in columns[1:]:
-                cells.append(_text_cell(table, row, col, i in marked.get(col, ())))
+                cell = _text_cell(table, row, col, i in marked.get(col, ()))
+                if (
+                    col in paired_best
+                    and row.get(f"{col} like best")
+                    and run_id != paired_best[col]
+                ):
+                    cell += " ~"
+                cells.append(cell)
             rows.append(cells)
         widths = [max(len(r[j]) for r in rows) for j in range(len(columns))]
         lines = [
@@ -531,9 +545,6 @@ def _text_cell(table: Table, row: dict[str, Any], col: str, best: bool) -> str:
     text = _format(col, row[col]) + ("*" if best else "")
     if f"{col} low" in table.columns and not math.isnan(row[f"{col} low"]):
         text += f" [{_format(col, row[f'{col} low'])}, {_format(col, row[f'{col} high'])}]"
-    like = f"{col} like best"
-    if like in table.columns and bool(row[like]) and row[col] != 0:
-        text += " ~"
     return text
 
 

@@ -53,8 +53,9 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
-def _warn(message: str) -> None:
-    warnings.warn(f"modeler.compat: {message} ({_README})", UserWarning, stacklevel=3)
+def _warn(message: str, stacklevel: int = 3) -> None:
+    """Warn at the user's call: ``stacklevel`` 3 from a method the user called."""
+    warnings.warn(f"modeler.compat: {message} ({_README})", UserWarning, stacklevel=stacklevel)
 
 
 def _ignored(call: str, given: dict[str, Any], why: str) -> None:
@@ -63,7 +64,7 @@ def _ignored(call: str, given: dict[str, Any], why: str) -> None:
     shown = [f"{k}={v!r}" for k, v in given.items() if v is not UNSET and v is not False]
     if shown:
         verb = "has" if len(shown) == 1 else "have"
-        _warn(f"{call}: {', '.join(shown)} {verb} no effect here: {why}")
+        _warn(f"{call}: {', '.join(shown)} {verb} no effect here: {why}", stacklevel=4)
 
 
 def _check_average(name: str, value: Any) -> None:
@@ -567,7 +568,7 @@ class accuinsight:  # the original's name, so notebooks keep their import line
     def _no_meaning(self, call: str, why: str) -> None:
         if call not in self._warned:
             self._warned.add(call)
-            _warn(f"{call} has no effect here: {why}")
+            _warn(f"{call} has no effect here: {why}", stacklevel=4)
 
     def set_features(self, feature_names: Any = None) -> None:
         """Accepted: feature names served SHAP monitoring, which modeler does not do."""

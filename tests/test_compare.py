@@ -622,6 +622,22 @@ def test_paired_costs_equal_the_logged_costs_when_scores_tie_at_the_threshold(st
     assert report.table["Model Version"][ids.index(cheapest)] == report.cheapest
 
 
+def test_a_run_tied_with_the_best_is_marked_like_it_in_the_text_table(store, tmp_path):
+    rng = np.random.default_rng(62)
+    y = (rng.random(2000) < 0.05).astype(int)
+    scores = np.clip(rng.normal(0.3 + 0.3 * y, 0.2), 0, 1)
+    ids = _scored_runs(y, rng.lognormal(4.0, 1.0, 2000), [scores, scores.copy()])
+    report = accu.compare(ids, output_dir=tmp_path / "out")
+    assert report.table["PR-AUC vs best like best"].tolist() == [True, True]
+    (best,) = [k for k, r in report.evidence.rows["pr_auc"].items() if r.best]
+    names = dict(zip(report.run_ids, report.table["Model Version"], strict=True))
+    twin = next(k for k in report.run_ids if k != best)
+    lines = report.to_text().splitlines()
+    line = {k: next(ln for ln in lines if ln.startswith(names[k])) for k in report.run_ids}
+    assert "0.0000 [0.0000, 0.0000] ~" in line[twin]  # tied: like the best, though diff is 0
+    assert "~" not in line[best]
+
+
 def test_costs_over_different_validation_data_name_no_cheapest(store, tmp_path):
     rng = np.random.default_rng(61)
     y = (rng.random(3000) < 0.05).astype(int)
