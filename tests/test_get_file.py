@@ -21,6 +21,7 @@ from modeler.errors import (
     AccessDeniedError,
     DataError,
     DataNotFoundError,
+    DescriptorError,
     DownloadError,
     InvalidNameError,
     OptionError,
@@ -136,6 +137,22 @@ def test_a_descriptor_saved_with_a_bom_and_a_label_the_file_lacks(tmp_path):
     ):
         df = get_file("d.json")
     pd.testing.assert_frame_equal(df, FRAME)
+
+
+@pytest.mark.parametrize("delim", ["|", ";", "\\t"])
+def test_an_accuinsight_export_is_split_by_its_file_delim(tmp_path, delim):
+    sep = "\t" if delim == "\\t" else delim
+    FRAME.to_csv(tmp_path / "tx.csv", sep=sep, index=False)
+    path = descriptor(
+        tmp_path / "d.json", target="label", filePath=".", fileName="tx.csv", fileDelim=delim
+    )
+    pd.testing.assert_frame_equal(get_file(path), FRAME)
+
+
+def test_a_file_delim_of_more_than_one_character_is_refused(tmp_path):
+    path = descriptor(tmp_path / "d.json", target="local", fileName="tx.csv", fileDelim="||")
+    with pytest.raises(DescriptorError, match=r"field 'fileDelim' must be one character"):
+        get_file(path)
 
 
 def test_unsupported_sources(tmp_path):

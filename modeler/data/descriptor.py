@@ -12,9 +12,10 @@ Fields (camelCase, as exported): ``target``, ``filePath``, ``fileName``, ``bucke
 ``myAccessKey`` / ``mySecretKey``. ``target`` is ``local`` or ``s3``; in files written by
 Accuinsight it is the name of the label column instead, and the storage follows from the other
 fields (``bucketName``: S3, else local). ``filePath`` is the folder, or the whole path when it
-ends with ``fileName`` (Accuinsight's form). Accuinsight's ``bucketType`` (``s3``),
-``fileType`` and ``fileDelim`` are accepted; its HDFS exports (``host``/``port``) are refused
-with a clear message. Any other field is an error that names it and the closest known field.
+ends with ``fileName`` (Accuinsight's form). Accuinsight's ``bucketType`` (``s3``) and
+``fileType`` are accepted, ``fileDelim`` splits CSV and TSV files; its HDFS exports
+(``host``/``port``) are refused with a clear message. Any other field is an error that names
+it and the closest known field.
 
 Secrets: keys in a file still work, with a warning; they are never put in a repr, a message or
 a saved file unless ``save_credentials=True``. A password inside ``endpointUrl`` is dropped with
@@ -78,6 +79,7 @@ class Descriptor:
     secret_key: str | None = None
     origin: Path | None = field(default=None, compare=False)
     label: str | None = None
+    delimiter: str | None = None  # an Accuinsight export's fileDelim, for CSV and TSV files
 
     def __repr__(self) -> str:
         shown = {
@@ -328,6 +330,14 @@ def _validate(raw: Any, where: str, *, origin: Path | None) -> tuple[Descriptor,
             "and use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an AWS profile"
         )
 
+    delimiter = get("fileDelim")
+    if delimiter is not None:
+        delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
+        if len(delimiter) != 1:
+            raise DescriptorError(
+                f"{where}: field 'fileDelim' must be one character such as ',', '|' or '\\t'; "
+                f"got {delimiter!r}"
+            )
     descriptor = Descriptor(
         target=kind,
         file_path=get("filePath"),
@@ -339,6 +349,7 @@ def _validate(raw: Any, where: str, *, origin: Path | None) -> tuple[Descriptor,
         secret_key=secret,
         origin=origin,
         label=label,
+        delimiter=delimiter,
     )
     if kind == "s3":
         check_key(descriptor.key, where=f"{where}: fields 'filePath'/'fileName'")

@@ -115,7 +115,8 @@ def load_file(
             path, digest, uri = _fetch_s3(plan, cache_dir, refresh)
         else:
             path, digest, uri = _fetch_local(plan)
-        frame = None if as_path else read_frame(path, name=plan.name)
+        delimiter = plan.descriptor.delimiter if plan.descriptor is not None else None
+        frame = None if as_path else read_frame(path, name=plan.name, delimiter=delimiter)
     except DataError as exc:
         if not plan.where:
             raise

@@ -62,7 +62,9 @@ def format_of(name: str | os.PathLike[str], *, where: str = "") -> str:
     )
 
 
-def read_frame(path: str | os.PathLike[str], *, name: str | None = None) -> Any:
+def read_frame(
+    path: str | os.PathLike[str], *, name: str | None = None, delimiter: str | None = None
+) -> Any:
     """Read ``path`` into a DataFrame by its extension (or by ``name``'s, e.g. the S3 key's).
 
     >>> read_frame("cache/s3/bucket/data.tsv.gz")                     # doctest: +SKIP
@@ -79,9 +81,9 @@ def read_frame(path: str | os.PathLike[str], *, name: str | None = None) -> Any:
     compression = "gzip" if ext.endswith(".gz") else None
     try:
         if kind == "csv":
-            return pd.read_csv(path, compression=compression)
+            return pd.read_csv(path, sep=delimiter or ",", compression=compression)
         if kind == "tsv":
-            return pd.read_csv(path, sep="\t", compression=compression)
+            return pd.read_csv(path, sep=delimiter or "\t", compression=compression)
         if kind == "parquet":
             return pd.read_parquet(path)
         frame = pd.read_json(path, lines=True)
