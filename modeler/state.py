@@ -57,8 +57,8 @@ def _ref(obj: Any) -> Any:
 
 
 def label_digest(y: Any) -> str | None:
-    """A digest of a label vector's values, order and type, or None for what is not one: a copy
-    of resampled labels (``y_res.to_numpy()``, a list) has the same digest as the original.
+    """A digest of a label vector's values and order, or None for what is not one: a copy of
+    resampled labels (``y_res.to_numpy()``, a list, ``.astype("float32")``) has the original's.
 
     >>> label_digest([0, 1, 1]) == label_digest((0, 1, 1)), label_digest(None)
     (True, None)
@@ -75,6 +75,8 @@ def label_digest(y: Any) -> str | None:
             arr = arr.astype(str)
         if arr.ndim == 0 or arr.dtype.kind not in "biufUS":
             return None
+        if arr.dtype.kind in "biuf":  # y_res.astype("float32") for Keras is the same labels
+            arr = arr.astype(np.float64)
         head = f"{arr.dtype.kind}{arr.dtype.itemsize}{arr.shape}".encode()
         return hashlib.blake2b(
             head + np.ascontiguousarray(arr).tobytes(), digest_size=16
