@@ -345,6 +345,7 @@ def _metrics_only(
     from modeler.evaluation.metrics import check_threshold
     from modeler.tracking.evaluate import build, make_snapshot
 
+    costs = carried_costs(hooks, X, y) if costs is None else costs  # y as given: its rows
     if _is_scores(model):
         outputs = np.asarray(model)
     elif _is_keras(model):
@@ -357,7 +358,7 @@ def _metrics_only(
         y,
         outputs,
         threshold=check_threshold(hooks.options.threshold if threshold is None else threshold),
-        costs=carried_costs(hooks, X, y) if costs is None else costs,
+        costs=costs,
         frame=X if hasattr(X, "columns") else None,
     )
     return dict(build(snap).metrics)
