@@ -405,20 +405,20 @@ def _with_uncertainty(
         intervals["cost_at_decision"] = boot.interval_of(dec_samples)
         intervals["savings"] = boot.interval_of(trivial_samples - dec_samples)
         lo, hi = intervals["savings"]
-        data = "validation" if decision is None else "these"
+        data = "the validation data" if decision is None else "this data"
         why = None
         if lo < 0 or (lo <= 0 < hi):
             why = (
                 f"the {level:.0%} interval of its savings against the cheaper trivial policy, "
                 f"[{lo:,.2f}, {hi:,.2f}], reaches {'below ' if lo < 0 else ''}zero "
-                f"({int(m['positives'])} positives in the {data} data)"
+                f"({int(m['positives'])} positives in {data})"
             )
         else:
             unseen = _unseen_false_alarms(y, s, w, t_dec, spec.fp)
             if unseen is not None and lo - unseen <= 0:
                 negatives = int(m["n"] - m["positives"])
                 why = (
-                    f"it flags none of the {negatives:,} negatives of the {data} data, so "
+                    f"it flags none of the {negatives:,} negatives of {data}, so "
                     "its false alarms on new data are unseen here: up to 3 in as many "
                     f"negatives is as likely as none (the rule of three), {unseen:,.2f} of cost, "
                     f"more than the low end of its savings' {level:.0%} interval ({lo:,.2f})"
