@@ -43,9 +43,10 @@ class Costs:
 
 
 # --- parsing ----------------------------------------------------------------------------------
-def _columns(frame: Any) -> list[str]:
+def _columns(frame: Any) -> dict[str, Any]:
+    """Column name -> the label the frame knows it by (0, not "0")."""
     cols = frame.columns if hasattr(frame, "columns") else frame.keys()
-    return [str(c) for c in cols]
+    return {str(c): c for c in cols}
 
 
 def _column(key: str, name: str, frame: Any) -> Any:
@@ -56,13 +57,13 @@ def _column(key: str, name: str, frame: Any) -> Any:
         )
     columns = _columns(frame)
     if name not in columns:
-        shown = ", ".join(repr(c) for c in columns[:10])
-        more = f", ... ({len(columns)} in all)" if len(columns) > 10 else ""
+        names = list(columns)
+        shown = ", ".join(repr(c) for c in names[:10])
+        more = f", ... ({len(names)} in all)" if len(names) > 10 else ""
         raise CostError(
             f"costs '{key}' names column {name!r}, not in the frame; columns: {shown}{more}"
         )
-    cols = frame.columns if hasattr(frame, "columns") else list(frame.keys())
-    return frame[next(c for c in cols if str(c) == name)]  # as the frame labels it (0, not "0")
+    return frame[columns[name]]
 
 
 def _aligned(key: str, value: Any, frame: Any) -> Any:

@@ -60,6 +60,11 @@ def _integer_classes(y: np.ndarray) -> np.ndarray | None:
     return values
 
 
+def _mismatch(outputs: np.ndarray, labels: np.ndarray, problem: str) -> Resolved:
+    """Labels that do not fit the outputs: counts only, tagged ``modeler.task_mismatch``."""
+    return Resolved("unsupported", outputs, labels, "none", problem, "modeler.task_mismatch")
+
+
 def resolve_task(y_true: Any, outputs: Any, classes: Any = None) -> Resolved:
     """The task and the outputs to score; logits of a binary model go through a sigmoid.
 
@@ -95,16 +100,13 @@ def resolve_task(y_true: Any, outputs: Any, classes: Any = None) -> Resolved:
             y = y.astype(np.float64)
         except (TypeError, ValueError):
             shown = _preview(np.unique(y.astype(str)))
-            return Resolved(
-                task="unsupported",
-                outputs=_squeeze(out),
-                labels=y,
-                transform="none",
-                problem=(
+            return _mismatch(
+                _squeeze(out),
+                y,
+                (
                     f"labels are text {shown}: metrics need numbers, 0/1 for a binary model "
                     "(e.g. (y == 'fraud').astype(int)); no metrics, only counts"
                 ),
-                problem_tag="modeler.task_mismatch",
             )
     flat = _squeeze(out).astype(np.float64)
     bad = ~np.isfinite(flat)
@@ -133,59 +135,47 @@ def resolve_task(y_true: Any, outputs: Any, classes: Any = None) -> Resolved:
         within = flat.min() >= 0.0 and flat.max() <= 1.0
         if within or len(label_values) <= 2:
             # Class labels against one score: a classifier's mistake, not a "regression".
-            return Resolved(
-                task="unsupported",
-                outputs=flat,
-                labels=y,
-                transform="none",
-                problem=(
+            return _mismatch(
+                flat,
+                y,
+                (
                     f"labels hold {len(label_values)} classes {_preview(label_values)} but "
                     f"the model gives one score per row"
                     + (" in [0, 1] (a sigmoid)" if within and classes is None else "")
                     + ": binary metrics need labels 0/1, multi-class metrics one output per "
                     "class (a softmax); no metrics, only counts"
                 ),
-                problem_tag="modeler.task_mismatch",
             )
     if classes is not None and task == "regression":
         shown = _preview(np.unique(y)) if y.ndim == 1 else f"of shape {y.shape}"
-        return Resolved(
-            task="unsupported",
-            outputs=flat,
-            labels=y,
-            transform="none",
-            problem=(
+        return _mismatch(
+            flat,
+            y,
+            (
                 f"labels hold values {shown} but the model is a classifier of classes "
                 f"{list(classes)[:6]}: expected the labels it was trained on; no metrics, "
                 "only counts"
             ),
-            problem_tag="modeler.task_mismatch",
         )
     if task == "multiclass":
         k = out.shape[1]
         if label_values is not None and (label_values.min() < 0 or label_values.max() >= k):
-            return Resolved(
-                task="unsupported",
-                outputs=out,
-                labels=y,
-                transform="none",
-                problem=(
+            return _mismatch(
+                out,
+                y,
+                (
                     f"labels hold classes {_preview(label_values)} but the model has {k} outputs: "
                     f"expected class indices 0..{k - 1}; no metrics, only counts"
                 ),
-                problem_tag="modeler.task_mismatch",
             )
     if task == "binary":
         try:
             labels = check_binary_labels(y)
         except EvaluationError as exc:
-            return Resolved(
-                task="unsupported",
-                outputs=flat,
-                labels=y,
-                transform="none",
-                problem=f"{exc} for a binary model's scores; no metrics, only counts",
-                problem_tag="modeler.task_mismatch",
+            return _mismatch(
+                flat,
+                y,
+                f"{exc} for a binary model's scores; no metrics, only counts",
             )
         return Resolved("binary", flat if flat.ndim == 1 else flat[:, -1], labels, "none")
     return Resolved(task, out, y, "none")

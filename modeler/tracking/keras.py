@@ -326,17 +326,17 @@ class KerasFit:
             return None
         if isinstance(out, list | tuple | dict):
             self._skip(
-                "multi-output model (its outputs are not one classifier's scores; evaluate "
-                "one output with accu.evaluate(model.predict(x)[i], None, y))"
+                "multi-output model",
+                "its outputs are not one classifier's scores; evaluate one output with "
+                "accu.evaluate(model.predict(x)[i], None, y)",
             )
             return None
         return y, out, sw
 
-    def _skip(self, why: str) -> None:
-        self.skipped = why
-        self.writer.set_tags(
-            {"modeler.eval_source": self.eval_source, "modeler.eval_skipped": why.split(" (")[0]}
-        )
+    def _skip(self, why: str, hint: str = "") -> None:
+        """No evaluation: ``why`` goes in the tag, and with ``hint`` in the warning."""
+        self.skipped = f"{why} ({hint})" if hint else why
+        self.writer.set_tags({"modeler.eval_source": self.eval_source, "modeler.eval_skipped": why})
 
     def eval_frame(self) -> Any:
         """The validation features when they are a DataFrame (for cost columns)."""

@@ -145,15 +145,11 @@ def _is_one(value: Any) -> bool:
     return isinstance(value, int | float | np.number) and value == 1
 
 
-def model_scores(
-    model: Any, X: Any, positive: Any = None
-) -> tuple[Any, dict[str, str], list[str] | None]:
-    """Scores to evaluate (of class ``positive`` for a two-class model; by default label 1,
-    else ``classes_[1]``), the tag saying where they came from, and class names."""
+def model_scores(model: Any, X: Any, positive: Any) -> tuple[Any, dict[str, str], list[str] | None]:
+    """Scores to evaluate (of class ``positive`` for a two-class model: ``positive_class``),
+    the tag saying where they came from, and class names."""
     classes = getattr(model, "classes_", None)
     names = [str(c) for c in classes] if classes is not None else None
-    if classes is not None and len(classes) == 2 and positive is None:
-        positive = next((c for c in classes if _is_one(c)), classes[1])
     if hasattr(model, "predict_proba") and classes is not None:
         try:
             proba = np.asarray(model.predict_proba(X))
@@ -183,7 +179,7 @@ def scored(model: Any, X: Any, y: Any) -> tuple[Any, dict[str, str], list[str] |
     classes = getattr(model, "classes_", None)
     positive = positive_class(classes, y)
     scores, tags, names = model_scores(model, X, positive)
-    if positive is None or classes is None or all(_is_one(c) or _is_zero(c) for c in classes):
+    if positive is None or classes is None or {*classes} <= {0, 1}:  # already 0/1 (or bool)
         return scores, tags, names, y
     try:
         labels = np.asarray(y)
@@ -194,10 +190,6 @@ def scored(model: Any, X: Any, y: Any) -> tuple[Any, dict[str, str], list[str] |
         return scores, tags, names, y
     tags = {**tags, "modeler.positive_class": str(positive)}
     return scores, tags, names, (labels == positive).astype(np.int64)
-
-
-def _is_zero(value: Any) -> bool:
-    return isinstance(value, int | float | np.number) and value == 0
 
 
 class SklearnFit:

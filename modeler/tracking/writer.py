@@ -406,12 +406,11 @@ def _warn_other_store(theirs: str, ours: str) -> None:
 
 
 def _same_store(a: str, b: str) -> bool:
-    from pathlib import Path
+    from modeler.tracking.store import sqlite_path
 
     def norm(uri: str) -> str:
-        if uri.startswith("sqlite:///"):
-            return "sqlite:" + str(Path(uri[len("sqlite:///") :]).resolve())
-        return uri.rstrip("/")
+        db = sqlite_path(uri)
+        return f"sqlite:{db.resolve()}" if db is not None else uri.rstrip("/")
 
     return norm(a) == norm(b)
 
